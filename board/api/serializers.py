@@ -1,0 +1,124 @@
+"""How cases, assignments and reviews look in the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from board.board_meetings.models import Consensus
+from board.cases.models import Case, Record
+from board.reviews.models import Assignment, Review
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "filename": record.filename,
+        "size_bytes": record.size_bytes,
+        "page_count": record.page_count,
+        "sha256": record.sha256,
+        "uploaded_at": iso(record.uploaded_at),
+    }
+
+
+def assignment_json(assignment: Assignment) -> dict[str, Any]:
+    return {
+        "id": assignment.id,
+        "case_id": assignment.case_id,
+        "reviewer": {"id": assignment.reviewer_id, "name": assignment.reviewer.name},
+        "specialty": assignment.specialty,
+        "status": assignment.status,
+        "reason": assignment.reason,
+        "due_at": iso(assignment.due_at),
+        "overdue": assignment.is_overdue(),
+        "created_at": iso(assignment.created_at),
+        "decline_reason": assignment.decline_reason,
+    }
+
+
+def review_json(review: Review) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": review.id,
+        "assignment_id": review.assignment_id,
+        "reviewer_id": review.reviewer_id,
+        "specialty": review.assignment.specialty,
+        "signed_at": iso(review.signed_at),
+        "signature": review.signature,
+        "additional_options": review.additional_options,
+    }
+    for verdict in review.verdicts:
+        out[verdict.dimension] = {
+            "verdict": verdict.verdict,
+            "severity": verdict.severity,
+            "alternative": verdict.alternative,
+            "rationale": verdict.rationale,
+        }
+    return out
+
+
+def consensus_json(consensus: Consensus | None) -> dict[str, Any] | None:
+    if consensus is None:
+        return None
+    return {
+        "id": consensus.id,
+        "version": consensus.version,
+        "summary": consensus.summary,
+        "diagnosis": consensus.diagnosis,
+        "stage": consensus.stage,
+        "plan": consensus.plan,
+        "recommendations": consensus.recommendations,
+        "signed_by": consensus.signed_by.name,
+        "signed_at": iso(consensus.signed_at),
+    }
+
+
+def case_summary_json(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "status": case.status,
+        "timepoint": case.timepoint,
+        "submitted_at": iso(case.submitted_at),
+        "due_at": iso(case.due_at),
+        "overdue": case.is_overdue(),
+    }
+
+
+def case_json(
+    case: Case,
+    *,
+    assignments: list[Assignment],
+    reviews: list[Review],
+    consensus: Consensus | None,
+    missing_records: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        **case_summary_json(case),
+        "patient": {
+            "name": case.patient_name,
+            "birth_date": case.patient_birth_date.isoformat(),
+            "mrn": case.patient_mrn,
+            "sex": case.patient_sex,
+        },
+        "question": case.question,
+        "requested_specialties": case.requested_specialties,
+        "diagnosis": case.diagnosis,
+        "stage": case.stage,
+        "plan": case.plan,
+        "insurance": case.insurance,
+        "records": [record_json(r) for r in case.records],
+        "missing_records": missing_records,
+        "assignments": [assignment_json(a) for a in assignments],
+        "reviews": [review_json(r) for r in reviews],
+        "consensus": consensus_json(consensus),
+        "routing_note": case.routing_note,
+        "timeline": [
+            {"from": e.from_status, "to": e.to_status, "at": iso(e.at), "note": e.note}
+            for e in case.events
+        ],
+        "reported_at": iso(case.reported_at),
+        "acknowledged_at": iso(case.acknowledged_at),
+    }

@@ -1,0 +1,279 @@
+"""JSON API v1: the same services as the pages, authenticated by bearer token."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable, TypeVar
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import text
+
+from board.api import serializers as ser
+from board.api.openapi import openapi_document
+from board.auth import services as auth_services
+from board.auth.models import User
+from board.auth.roles import Role
+from board.board_meetings import services as meetings
+from board.board_meetings.report import second_opinion_pdf
+from board.board_meetings.schemas import ConsensusInput
+from board.cases import services as cases
+from board.cases.schemas import CaseInput
+from board.errors import NotFound, error_response
+from board.extensions import db
+from board.reviews import services as reviews
+from board.reviews.schemas import DeclineInput, ReviewInput
+from board.validation import FieldError, InvalidInput, parse
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def token_required(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        user = auth_services.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            return error_response(401, "A valid bearer token is required",
+                                  "POST /api/v1/auth/token with your email and password")
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def caller() -> User:
+    return g.api_user  # type: ignore[no-any-return]
+
+
+def body() -> Any:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise InvalidInput([FieldError("body", "must be JSON with Content-Type application/json")])
+    return data
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    from board.health import broker_status
+
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:
+        db.session.rollback()
+        database = "down"
+    status = 200 if database == "ok" else 503
+    return jsonify({"database": database, "broker": broker_status()}), status
+
+
+@bp.post("/auth/token")
+def token() -> Any:
+    data = body()
+    if not isinstance(data, dict):
+        raise InvalidInput([FieldError("body", "must be a JSON object")])
+    errors = [FieldError(k, "is required") for k in ("username", "password")
+              if not isinstance(data.get(k), str) or not data.get(k)]
+    if errors:
+        raise InvalidInput(errors)
+    user = auth_services.authenticate(data["username"], data["password"])
+    if user is None:
+        return error_response(401, "That email and password do not match an active account")
+    return jsonify({"token": auth_services.issue_token(user), "token_type": "Bearer",
+                    "role": user.role})
+
+
+def _case_payload(case_id: int) -> dict[str, Any]:
+    user = caller()
+    case = cases.case_for_viewer(user, case_id)
+    role = Role(user.role)
+    all_assignments = reviews.assignments_for_case(case.id)
+    all_reviews = reviews.reviews_for_case(case.id)
+    if role is Role.COORDINATOR or role is Role.REFERRER:
+        visible_assignments = all_assignments
+    else:
+        visible_assignments = [a for a in all_assignments if a.reviewer_id == user.id]
+    # Reviewers judge independently: they see their own review, never a colleague's
+    # before the board. The referrer sees them once the second opinion is released.
+    released = case.status in ("reported", "acknowledged")
+    if role is Role.COORDINATOR or (role is Role.REFERRER and released):
+        visible_reviews = all_reviews
+    else:
+        visible_reviews = [r for r in all_reviews if r.reviewer_id == user.id]
+    consensus = meetings.current_consensus(case.id)
+    if role is not Role.COORDINATOR and not (role is Role.REFERRER and released):
+        consensus = None
+    return ser.case_json(
+        case,
+        assignments=visible_assignments,
+        reviews=visible_reviews,
+        consensus=consensus,
+        missing_records=cases.missing_for(case),
+    )
+
+
+@bp.post("/cases")
+@token_required
+def create_case() -> Any:
+    data = parse(CaseInput, body())
+    case = cases.create_draft(caller(), data)
+    return jsonify(_case_payload(case.id)), 201
+
+
+@bp.get("/cases")
+@token_required
+def list_cases() -> Any:
+    status = request.args.get("status")
+    return jsonify({"cases": [ser.case_summary_json(c) for c in cases.cases_for(caller(), status=status)]})
+
+
+@bp.get("/cases/<int:case_id>")
+@token_required
+def get_case(case_id: int) -> Any:
+    return jsonify(_case_payload(case_id))
+
+
+@bp.put("/cases/<int:case_id>")
+@token_required
+def update_case(case_id: int) -> Any:
+    data = parse(CaseInput, body())
+    cases.update_draft(caller(), case_id, data)
+    return jsonify(_case_payload(case_id))
+
+
+@bp.post("/cases/<int:case_id>/records")
+@token_required
+def upload_record(case_id: int) -> Any:
+    upload = request.files.get("file")
+    kind = request.form.get("kind", "")
+    errors = []
+    if not kind:
+        errors.append(FieldError("kind", "is required"))
+    if upload is None:
+        errors.append(FieldError("file", "is required: attach the PDF as multipart field 'file'"))
+    if errors:
+        raise InvalidInput(errors)
+    assert upload is not None
+    record = cases.add_record(caller(), case_id, kind=kind, filename=upload.filename or "",
+                              data=upload.read())
+    return jsonify(ser.record_json(record)), 201
+
+
+@bp.get("/records/<int:record_id>")
+@token_required
+def download_record(record_id: int) -> Response:
+    record, data = cases.record_for_download(caller(), record_id)
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="record-{record.id}.pdf"'})
+
+
+@bp.post("/cases/<int:case_id>/submit")
+@token_required
+def submit_case(case_id: int) -> Any:
+    case = cases.submit(caller(), case_id)
+    return jsonify({"id": case.id, "status": case.status, "due_at": ser.iso(case.due_at)}), 202
+
+
+@bp.post("/cases/<int:case_id>/withdraw")
+@token_required
+def withdraw_case(case_id: int) -> Any:
+    data = body()
+    reason = data.get("reason", "") if isinstance(data, dict) else ""
+    case = cases.withdraw(caller(), case_id, str(reason))
+    return jsonify({"id": case.id, "status": case.status})
+
+
+@bp.get("/assignments")
+@token_required
+def list_assignments() -> Any:
+    return jsonify({"assignments": [ser.assignment_json(a) for a in reviews.assignments_for(caller())]})
+
+
+@bp.post("/assignments/<int:assignment_id>/accept")
+@token_required
+def accept_assignment(assignment_id: int) -> Any:
+    return jsonify(ser.assignment_json(reviews.accept(caller(), assignment_id)))
+
+
+@bp.post("/assignments/<int:assignment_id>/decline")
+@token_required
+def decline_assignment(assignment_id: int) -> Any:
+    data = parse(DeclineInput, body())
+    return jsonify(ser.assignment_json(reviews.decline(caller(), assignment_id, data.reason)))
+
+
+@bp.post("/assignments/<int:assignment_id>/review")
+@token_required
+def review_assignment(assignment_id: int) -> Any:
+    data = parse(ReviewInput, body())
+    review = reviews.submit_review(caller(), assignment_id, data)
+    return jsonify(ser.review_json(review)), 201
+
+
+@bp.post("/assignments/<int:assignment_id>/reassign")
+@token_required
+def reassign_assignment(assignment_id: int) -> Any:
+    data = request.get_json(silent=True) or {}
+    reviewer_id = data.get("reviewer_id") if isinstance(data, dict) else None
+    if reviewer_id is not None and not isinstance(reviewer_id, int):
+        raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
+    assignment = reviews.reassign(caller(), assignment_id, reviewer_id)
+    return jsonify(ser.assignment_json(assignment))
+
+
+@bp.post("/cases/<int:case_id>/assignments")
+@token_required
+def assign_reviewer(case_id: int) -> Any:
+    data = body()
+    reviewer_id = data.get("reviewer_id") if isinstance(data, dict) else None
+    if not isinstance(reviewer_id, int):
+        raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
+    assignment = reviews.assign_by_hand(caller(), case_id, reviewer_id)
+    return jsonify(ser.assignment_json(assignment)), 201
+
+
+@bp.post("/cases/<int:case_id>/consensus")
+@token_required
+def record_consensus(case_id: int) -> Any:
+    data = parse(ConsensusInput, body())
+    consensus = meetings.record_consensus(caller(), case_id, data)
+    return jsonify(ser.consensus_json(consensus)), 201
+
+
+@bp.post("/cases/<int:case_id>/release")
+@token_required
+def release(case_id: int) -> Any:
+    case = meetings.release(caller(), case_id)
+    return jsonify({"id": case.id, "status": case.status, "reported_at": ser.iso(case.reported_at)})
+
+
+@bp.get("/cases/<int:case_id>/second-opinion.pdf")
+@token_required
+def second_opinion(case_id: int) -> Response:
+    opinion = meetings.second_opinion_for(caller(), case_id, action="second_opinion_download")
+    return Response(second_opinion_pdf(opinion), mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="second-opinion-case-{case_id}.pdf"'})
+
+
+@bp.post("/cases/<int:case_id>/acknowledge")
+@token_required
+def acknowledge(case_id: int) -> Any:
+    case = meetings.acknowledge(caller(), case_id)
+    return jsonify({"id": case.id, "status": case.status,
+                    "acknowledged_at": ser.iso(case.acknowledged_at)})
+
+
+@bp.errorhandler(404)
+@bp.errorhandler(405)
+def _api_http(exc: Any) -> Any:
+    return error_response(exc.code, exc.name)
+
+
+__all__ = ["NotFound", "bp"]

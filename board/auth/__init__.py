@@ -1,0 +1,10 @@
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from board.auth import views
+    from board.extensions import login_manager
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    app.register_blueprint(views.bp)

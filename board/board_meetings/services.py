@@ -1,0 +1,132 @@
+"""Consensus, release of the second opinion, and the referrer's acknowledgement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from board.audit import services as audit
+from board.auth.models import User
+from board.auth.roles import Role
+from board.board_meetings.models import Consensus
+from board.board_meetings.schemas import ConsensusInput
+from board.cases.models import Case
+from board.cases.rules import CaseStatus
+from board.cases.services import case_for_viewer, transition
+from board.db import utcnow
+from board.errors import Conflict, NotFound
+from board.extensions import db
+from board.notifications.services import notify
+from board.reviews.models import Assignment, Review
+from board.reviews.services import assignments_for_case, reviews_for_case
+
+
+def _coordinated_case(user: User, case_id: int) -> Case:
+    if user.role != Role.COORDINATOR:
+        raise NotFound()
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def current_consensus(case_id: int) -> Consensus | None:
+    return db.session.scalar(
+        select(Consensus).where(Consensus.case_id == case_id).order_by(Consensus.version.desc())
+    )
+
+
+def record_consensus(coordinator: User, case_id: int, data: ConsensusInput) -> Consensus:
+    """Signs the board's consensus. A second call before release makes a new version
+    that supersedes the first; nothing signed is edited."""
+    case = _coordinated_case(coordinator, case_id)
+    status = case.status_enum
+    if status not in (CaseStatus.READY_FOR_BOARD, CaseStatus.CONSENSUS):
+        raise Conflict(
+            "The consensus is recorded once every review is in (the case is "
+            f"{status.value.replace('_', ' ')})"
+        )
+    previous = current_consensus(case.id)
+    consensus = Consensus(
+        case_id=case.id,
+        version=(previous.version + 1) if previous else 1,
+        supersedes_id=previous.id if previous else None,
+        summary=data.summary,
+        diagnosis=data.diagnosis.model_dump(mode="json", exclude_none=True) if data.diagnosis else None,
+        stage=data.stage.model_dump(mode="json", exclude_none=True) if data.stage else None,
+        plan=data.plan.model_dump(mode="json", exclude_none=True) if data.plan else None,
+        recommendations=data.recommendations,
+        signed_by_id=coordinator.id,
+        signed_at=utcnow(),
+    )
+    db.session.add(consensus)
+    db.session.flush()
+    transition(case, CaseStatus.CONSENSUS, actor=coordinator,
+               note=f"consensus version {consensus.version}")
+    audit.record("consensus_sign", actor=coordinator, case_id=case.id, object_type="consensus",
+                 object_id=consensus.id)
+    db.session.commit()
+    return consensus
+
+
+def release(coordinator: User, case_id: int) -> Case:
+    case = _coordinated_case(coordinator, case_id)
+    if case.status_enum is not CaseStatus.CONSENSUS:
+        raise Conflict("Only a case with a signed consensus can be released")
+    case.reported_at = utcnow()
+    transition(case, CaseStatus.REPORTED, actor=coordinator)
+    notify(
+        case.referrer_id,
+        kind="second_opinion",
+        case_id=case.id,
+        message=f"The tumor board's second opinion on case #{case.id} is ready. "
+        "Please read and acknowledge it.",
+    )
+    audit.record("release", actor=coordinator, case_id=case.id, object_type="case",
+                 object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def acknowledge(referrer: User, case_id: int) -> Case:
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None or case.referrer_id != referrer.id:
+        raise NotFound()
+    if case.status_enum is CaseStatus.ACKNOWLEDGED:
+        return case
+    if case.status_enum is not CaseStatus.REPORTED:
+        raise Conflict("There is no released second opinion to acknowledge yet")
+    case.acknowledged_at = utcnow()
+    transition(case, CaseStatus.ACKNOWLEDGED, actor=referrer)
+    audit.record("acknowledge", actor=referrer, case_id=case.id, object_type="case",
+                 object_id=case.id)
+    db.session.commit()
+    return case
+
+
+@dataclass(frozen=True)
+class SecondOpinion:
+    case: Case
+    assignments: list[Assignment]
+    reviews: list[Review]
+    consensus: Consensus
+
+
+def second_opinion_for(user: User, case_id: int, *, action: str = "second_opinion_view") -> SecondOpinion:
+    """The consolidated second opinion, for the referrer once released and for the
+    coordinator once a consensus exists."""
+    case = case_for_viewer(user, case_id, audit_action=action)
+    role = Role(user.role)
+    released = case.status_enum in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED)
+    if role is Role.REFERRER and not released:
+        raise NotFound()
+    consensus = current_consensus(case.id)
+    if consensus is None or role not in (Role.REFERRER, Role.COORDINATOR):
+        raise NotFound()
+    return SecondOpinion(case, assignments_for_case(case.id), reviews_for_case(case.id), consensus)
+
+
+def counts_by_status() -> dict[str, int]:
+    rows = db.session.execute(select(Case.status, func.count()).group_by(Case.status)).all()
+    return {status: count for status, count in rows}

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from board.auth.models import Institution, User
+from board.cases.rules import CaseStatus
+from board.db import JSONType, UTCDateTime, utcnow
+from board.extensions import db
+
+
+class Case(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(30), default=CaseStatus.DRAFT.value)
+    timepoint: Mapped[str] = mapped_column(String(30))
+    question: Mapped[str] = mapped_column(Text)
+    requested_specialties: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+    patient_name: Mapped[str] = mapped_column(String(200))
+    patient_birth_date: Mapped[dt.date] = mapped_column(Date)
+    patient_mrn: Mapped[str] = mapped_column(String(64))
+    patient_sex: Mapped[str] = mapped_column(String(20))
+
+    # The original opinion as structured fields (board/cases/schemas.py).
+    diagnosis: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    stage: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    insurance: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    routing_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The service level: a complete opinion within REVIEW_DAYS of a complete submission.
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    referrer: Mapped[User] = relationship(foreign_keys=[referrer_id])
+    institution: Mapped[Institution] = relationship()
+    records: Mapped[list[Record]] = relationship(
+        back_populates="case", order_by="Record.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def status_enum(self) -> CaseStatus:
+        return CaseStatus(self.status)
+
+    def is_overdue(self, now: dt.datetime | None = None) -> bool:
+        open_states = {CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW, CaseStatus.UNROUTABLE,
+                       CaseStatus.READY_FOR_BOARD, CaseStatus.CONSENSUS}
+        return (
+            self.due_at is not None
+            and self.status_enum in open_states
+            and (now or utcnow()) > self.due_at
+        )
+
+
+class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
+    """One status transition: the case's timeline."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str] = mapped_column(String(30))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class Record(db.Model):  # type: ignore[name-defined,misc]
+    """An uploaded document. The bytes live in RecordBlob so listing records stays cheap."""
+
+    __tablename__ = "records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int]
+    page_count: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="records")
+    blob: Mapped[RecordBlob] = relationship(cascade="all, delete-orphan", uselist=False)
+
+
+class RecordBlob(db.Model):  # type: ignore[name-defined,misc]
+    # Stored in the database so a record and its case commit together: an upload is
+    # either wholly there or not at all, and a backup holds both.
+    __tablename__ = "record_blobs"
+
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))

@@ -1,0 +1,256 @@
+"""Case intake: drafts, records, submission, the timeline. Owns its transactions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+
+from flask import current_app
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from sqlalchemy import select
+
+from board import outbox
+from board.audit import services as audit
+from board.auth import policy
+from board.auth.models import User
+from board.auth.roles import Role
+from board.cases.models import Case, CaseEvent, Record, RecordBlob
+from board.cases.rules import (
+    RECORD_LABEL,
+    CaseStatus,
+    RecordKind,
+    Timepoint,
+    can_transition,
+    missing_records,
+)
+from board.cases.schemas import CaseInput
+from board.db import utcnow
+from board.errors import Conflict, IncompleteCase, NotFound
+from board.extensions import db
+from board.validation import FieldError, InvalidInput
+
+
+def transition(case: Case, to: CaseStatus, *, actor: User | None, note: str | None = None) -> None:
+    """Moves a case along its lifecycle and writes the timeline. Caller commits."""
+    current = case.status_enum
+    if current is to:
+        return
+    if not can_transition(current, to):
+        raise Conflict(f"A case that is {current.value} cannot become {to.value}")
+    case.status = to.value
+    db.session.add(
+        CaseEvent(
+            case_id=case.id,
+            from_status=current.value,
+            to_status=to.value,
+            actor_id=actor.id if actor else None,
+            note=note,
+        )
+    )
+
+
+def _apply(case: Case, data: CaseInput) -> None:
+    case.timepoint = data.timepoint
+    case.question = data.question
+    case.requested_specialties = list(data.requested_specialties)
+    case.patient_name = data.patient.name
+    case.patient_birth_date = data.patient.birth_date
+    case.patient_mrn = data.patient.mrn
+    case.patient_sex = data.patient.sex
+    case.diagnosis = data.diagnosis.model_dump(mode="json", exclude_none=True)
+    case.stage = data.stage.model_dump(mode="json", exclude_none=True)
+    case.plan = data.plan.model_dump(mode="json", exclude_none=True)
+    case.insurance = data.insurance.model_dump(mode="json")
+
+
+def create_draft(referrer: User, data: CaseInput) -> Case:
+    if referrer.role != Role.REFERRER:
+        raise Conflict("Only a referring oncologist can submit a case")
+    case = Case(referrer_id=referrer.id, institution_id=referrer.institution_id)
+    _apply(case, data)
+    db.session.add(case)
+    db.session.flush()
+    db.session.add(CaseEvent(case_id=case.id, to_status=CaseStatus.DRAFT.value, actor_id=referrer.id))
+    audit.record("case_create", actor=referrer, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def update_draft(user: User, case_id: int, data: CaseInput) -> Case:
+    case = case_for_edit(user, case_id)
+    _apply(case, data)
+    audit.record("case_update", actor=user, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def case_for_edit(user: User, case_id: int) -> Case:
+    case = db.session.get(Case, case_id)
+    if case is None or not policy.can_edit_draft(
+        user_id=user.id, role=Role(user.role), referrer_id=case.referrer_id
+    ):
+        raise NotFound()
+    if case.status_enum is not CaseStatus.DRAFT:
+        raise Conflict("Only a draft can be changed; this case was already submitted")
+    return case
+
+
+def assigned_reviewer_ids(case_id: int) -> set[int]:
+    from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment
+
+    return set(
+        db.session.scalars(
+            select(Assignment.reviewer_id).where(
+                Assignment.case_id == case_id, Assignment.status.in_(ACTIVE_ASSIGNMENT)
+            )
+        )
+    )
+
+
+def can_view(user: User, case: Case) -> bool:
+    return policy.can_view_case(
+        user_id=user.id,
+        role=Role(user.role),
+        referrer_id=case.referrer_id,
+        assigned_reviewer_ids=assigned_reviewer_ids(case.id),
+    )
+
+
+def case_for_viewer(user: User, case_id: int, *, audit_action: str = "case_view") -> Case:
+    """The case if this user may see it (audited), else NotFound (audited as denied)."""
+    case = db.session.get(Case, case_id)
+    if case is None or not can_view(user, case):
+        audit.record(audit_action, actor=user, object_type="case", object_id=case_id,
+                     outcome="denied")
+        db.session.commit()
+        raise NotFound()
+    audit.record(audit_action, actor=user, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def cases_for(user: User, *, status: str | None = None) -> list[Case]:
+    """The cases a user's case list shows: referrers their own, coordinators all."""
+    query = select(Case).order_by(Case.id.desc())
+    role = Role(user.role)
+    if role is Role.REFERRER:
+        query = query.where(Case.referrer_id == user.id)
+    elif role is not Role.COORDINATOR:
+        return []
+    if status:
+        query = query.where(Case.status == status)
+    cases = list(db.session.scalars(query))
+    audit.record("case_list", actor=user, object_type="case_list")
+    db.session.commit()
+    return cases
+
+
+def _check_pdf(data: bytes) -> int:
+    """The page count of a real PDF; refuses anything else, whatever its name says."""
+    if not data.startswith(b"%PDF-"):
+        raise InvalidInput([FieldError("file", "is not a PDF (it does not start like one)")])
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        pages = len(reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise InvalidInput(
+            [FieldError("file", "looks like a PDF but cannot be read; it may be damaged")]
+        ) from exc
+    if pages == 0:
+        raise InvalidInput([FieldError("file", "is a PDF with no pages")])
+    return pages
+
+
+def add_record(user: User, case_id: int, *, kind: str, filename: str, data: bytes) -> Record:
+    case = case_for_edit(user, case_id)
+    try:
+        record_kind = RecordKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in RecordKind)
+        raise InvalidInput([FieldError("kind", f"must be one of {allowed}")]) from None
+    if not data:
+        raise InvalidInput([FieldError("file", "is empty or missing")])
+    pages = _check_pdf(data)
+    record = Record(
+        case_id=case.id,
+        kind=record_kind.value,
+        filename=(filename or "record.pdf")[:255],
+        content_type="application/pdf",
+        size_bytes=len(data),
+        page_count=pages,
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by_id=user.id,
+    )
+    record.blob = RecordBlob(data=data)
+    db.session.add(record)
+    db.session.flush()
+    audit.record("record_upload", actor=user, case_id=case.id, object_type="record",
+                 object_id=record.id)
+    db.session.commit()
+    return record
+
+
+def remove_record(user: User, case_id: int, record_id: int) -> None:
+    case = case_for_edit(user, case_id)
+    record = db.session.get(Record, record_id)
+    if record is None or record.case_id != case.id:
+        raise NotFound()
+    audit.record("record_delete", actor=user, case_id=case.id, object_type="record",
+                 object_id=record.id)
+    db.session.delete(record)
+    db.session.commit()
+
+
+def record_for_download(user: User, record_id: int) -> tuple[Record, bytes]:
+    record = db.session.get(Record, record_id)
+    if record is None:
+        raise NotFound()
+    case_for_viewer(user, record.case_id, audit_action="record_download")
+    return record, record.blob.data
+
+
+def missing_for(case: Case) -> list[dict[str, str]]:
+    present = [RecordKind(r.kind) for r in case.records]
+    return [
+        {
+            "kind": req.kind.value,
+            "message": f"{RECORD_LABEL[req.kind]} is missing: {req.reason}",
+        }
+        for req in missing_records(Timepoint(case.timepoint), present)
+    ]
+
+
+def submit(user: User, case_id: int) -> Case:
+    """A complete draft becomes `submitted` and its routing is queued in the same
+    transaction (the outbox), so a crash can delay routing but never lose it."""
+    case = case_for_edit(user, case_id)
+    missing = missing_for(case)
+    if missing:
+        raise IncompleteCase(missing)
+    now = utcnow()
+    case.submitted_at = now
+    case.due_at = now + dt.timedelta(days=current_app.config["REVIEW_DAYS"])
+    transition(case, CaseStatus.SUBMITTED, actor=user)
+    message = outbox.services.enqueue("routing.route_case", case_id=case.id)
+    audit.record("case_submit", actor=user, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.commit()
+    outbox.services.publish_now([message])
+    return case
+
+
+def withdraw(user: User, case_id: int, reason: str) -> Case:
+    case = db.session.get(Case, case_id)
+    role = Role(user.role)
+    if case is None or not (
+        (role is Role.REFERRER and case.referrer_id == user.id) or policy.can_coordinate(role)
+    ):
+        raise NotFound()
+    if not reason.strip():
+        raise InvalidInput([FieldError("reason", "is required to withdraw a case")])
+    transition(case, CaseStatus.WITHDRAWN, actor=user, note=reason.strip())
+    audit.record("case_withdraw", actor=user, case_id=case.id, object_type="case",
+                 object_id=case.id)
+    db.session.commit()
+    return case

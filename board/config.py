@@ -1,0 +1,100 @@
+"""Configuration: code defaults, overridden by FLASK_* environment variables.
+
+`DATABASE_URL` and `REDIS_URL` are honoured too, because that is how every host
+(docker compose, a PaaS, CI) names them. With neither set, the board runs
+embedded: SQLite under `instance/` and Celery's in-memory transport, with the
+outbox table as the durable store (see board/outbox).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+def _defaults() -> dict[str, Any]:
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'board.sqlite'}"
+    redis_url = os.environ.get("REDIS_URL")
+    broker_url = redis_url or "memory://"
+    return {
+        "SECRET_KEY": "dev-only-secret-change-me",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,  # the session bounds a form's life, not a timer
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # The service level of domain.md: a complete opinion within 7 calendar days.
+        "REVIEW_DAYS": 7,
+        "API_TOKEN_HOURS": 12,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": 8025,
+        "MAIL_FROM": "board@localhost",
+        "MAIL_TIMEOUT": 10,
+        "BASE_URL": "http://127.0.0.1:5000",
+        # Outbox: the web process publishes right after its commit when a real broker
+        # is configured; the worker's relay thread publishes whatever that missed.
+        "OUTBOX_PUBLISH_ON_COMMIT": redis_url is not None,
+        "OUTBOX_POLL_SECONDS": 0.5,
+        # A published message not done after this long is republished (tasks are idempotent).
+        "OUTBOX_REDELIVER_AFTER_SECONDS": 120,
+        # A message delivered this many times without finishing is parked for the coordinator.
+        "OUTBOX_MAX_ATTEMPTS": 5,
+        "CELERY": {
+            "broker_url": broker_url,
+            "task_ignore_result": True,
+            "task_serializer": "json",
+            "accept_content": ["json"],
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            # Longer than any task's time limit (60 s) plus countdown; kombu reads it
+            # from both options, so it is set in both.
+            "broker_transport_options": {"visibility_timeout": 3600, "polling_interval": 0.1},
+            "result_backend_transport_options": {"visibility_timeout": 3600},
+            "task_time_limit": 60,
+            "task_soft_time_limit": 50,
+            "broker_connection_timeout": 2,
+            "broker_connection_retry_on_startup": True,
+            "task_default_queue": "board",
+            "worker_hijack_root_logger": False,
+            "beat_schedule": {
+                "flag-overdue-assignments": {
+                    "task": "reviews.flag_overdue",
+                    "schedule": 300.0,
+                },
+            },
+        },
+    }
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = _defaults()
+    for key, raw in os.environ.items():
+        if key.startswith("FLASK_") and key not in ("FLASK_APP", "FLASK_DEBUG", "FLASK_RUN_PORT"):
+            config[key.removeprefix("FLASK_")] = _parse(raw)
+    if overrides:
+        for key, value in overrides.items():
+            if key == "CELERY":
+                config["CELERY"] = {**config["CELERY"], **value}
+            else:
+                config[key] = value
+    return config
+
+
+def _parse(raw: str) -> Any:
+    """Environment values arrive as text; numbers and booleans are read as such."""
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw

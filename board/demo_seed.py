@@ -1,0 +1,124 @@
+"""Builds the demo world through the same services the pages use."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from board.auth import services as auth
+from board.auth.models import User
+from board.auth.roles import Role
+from board.board_meetings import services as meetings
+from board.board_meetings.schemas import ConsensusInput
+from board.cases import services as cases
+from board.cases.models import Case
+from board.cases.schemas import CaseInput
+from board.extensions import db
+from board.pdf_sample import sample_pdf
+from board.reviews import services as reviews
+from board.reviews.models import Assignment
+from board.reviews.schemas import ReviewInput
+from board.routing import services as routing
+
+ACCOUNTS = [
+    # email, name, role, institution
+    ("referrer@demo.test", "Dr. Rosa Referrer", Role.REFERRER, "Riverside Community Oncology"),
+    ("referrer2@demo.test", "Dr. Omar Okafor", Role.REFERRER, "Lakeshore Cancer Centre"),
+    ("pathologist@demo.test", "Dr. Priya Pathak", Role.PATHOLOGIST, "University Breast Center"),
+    ("surgeon@demo.test", "Dr. Sam Surgeon", Role.BREAST_SURGEON, "University Breast Center"),
+    ("medonc@demo.test", "Dr. Mei Chen", Role.MEDICAL_ONCOLOGIST, "University Breast Center"),
+    ("radonc@demo.test", "Dr. Raj Radley", Role.RADIATION_ONCOLOGIST, "Northside Cancer Institute"),
+    ("radiologist@demo.test", "Dr. Ana Imaging", Role.BREAST_RADIOLOGIST, "Northside Cancer Institute"),
+    ("plastic@demo.test", "Dr. Paul Plastic", Role.PLASTIC_SURGEON, "Northside Cancer Institute"),
+    ("coordinator@demo.test", "Carla Coordinator", Role.COORDINATOR, "University Breast Center"),
+    ("admin@demo.test", "Adam Admin", Role.ADMIN, "University Breast Center"),
+]
+
+NETWORKS = {
+    "University Breast Center": ["Acme Health", "Blue Shield Demo"],
+    "Northside Cancer Institute": ["Acme Health"],
+}
+
+
+def _case(name: str, mrn: str, timepoint: str, question: str, **extra: object) -> CaseInput:
+    body = {
+        "patient": {"name": name, "birth_date": "1968-03-14", "mrn": mrn, "sex": "female"},
+        "timepoint": timepoint,
+        "question": question,
+        "diagnosis": {"histologic_type": "invasive_ductal", "laterality": "left", "grade": 2,
+                      "er": "positive", "pr": "positive", "her2": "negative"},
+        "stage": {"t": "cT2", "n": "cN0", "m": "cM0", "clinical_prognostic": "IB"},
+        "plan": {"neoadjuvant": False, "surgery": "lumpectomy", "radiation": True,
+                 "endocrine": "letrozole"},
+        "insurance": {"insurer": "Acme Health", "second_opinion_covered": True,
+                      "required_by_insurer": False, "pathology_review_covered": True},
+    }
+    body.update(extra)
+    return CaseInput.model_validate(body)
+
+
+CONCUR = {"verdict": "concur", "rationale": "Agree with the original reading."}
+
+
+def seed(password: str) -> bool:
+    if db.session.scalar(select(User).where(User.email == "admin@demo.test")):
+        return False
+    institutions = {}
+    password_hash = auth.hash_password(password)
+    for email, name, role, institution_name in ACCOUNTS:
+        if institution_name not in institutions:
+            institutions[institution_name] = auth.create_institution(
+                institution_name, NETWORKS.get(institution_name, [])
+            )
+        auth.create_user(email=email, name=name, role=role,
+                         institution=institutions[institution_name], password_hash=password_hash)
+    db.session.commit()
+
+    user = {email: db.session.scalar(select(User).where(User.email == email)) for email, *_ in ACCOUNTS}
+    referrer = user["referrer@demo.test"]
+    coordinator = user["coordinator@demo.test"]
+
+    # A draft still waiting for its imaging report.
+    draft = cases.create_draft(referrer, _case(
+        "Jane Demo-Draft", "DEMO-1001", "pre_surgery",
+        "Is breast conservation reasonable, or should she have neoadjuvant therapy first?"))
+    cases.add_record(referrer, draft.id, kind="pathology_report", filename="core-biopsy.pdf",
+                     data=sample_pdf("Core biopsy: invasive ductal carcinoma, grade 2"))
+
+    # Submitted and routed: waiting on the pathologist.
+    routed = _submitted(referrer, "Maria Demo-Review", "DEMO-1002",
+                        "Please confirm grade and receptor status before we plan surgery.")
+    routing.route_case(routed.id)
+
+    # Every review in: ready for the board.
+    ready = _submitted(referrer, "Helen Demo-Ready", "DEMO-1003",
+                       "Is this really HER2-negative? IHC was 2+ on the outside report.")
+    routing.route_case(ready.id)
+    _review_all(ready.id, {
+        "diagnosis": {"verdict": "differ", "severity": "major",
+                      "alternative": {"histologic_type": "invasive_ductal", "her2": "equivocal"},
+                      "rationale": "IHC 2+ is equivocal; reflex ISH is required before calling it negative."},
+        "stage": CONCUR, "plan": CONCUR,
+        "additional_options": "HER2 in-situ hybridisation on the core biopsy block."})
+
+    # Released to the referrer.
+    done = _submitted(referrer, "Ruth Demo-Done", "DEMO-1004",
+                      "Second opinion requested by the insurer before treatment.")
+    routing.route_case(done.id)
+    _review_all(done.id, {"diagnosis": CONCUR, "stage": CONCUR, "plan": CONCUR})
+    meetings.record_consensus(coordinator, done.id, ConsensusInput(
+        summary="The board concurs with the diagnosis, stage and plan.",
+        recommendations="Proceed with lumpectomy and sentinel node biopsy as planned."))
+    meetings.release(coordinator, done.id)
+    return True
+
+
+def _submitted(referrer: User, name: str, mrn: str, question: str) -> Case:
+    case = cases.create_draft(referrer, _case(name, mrn, "post_biopsy", question))
+    cases.add_record(referrer, case.id, kind="pathology_report", filename="pathology.pdf",
+                     data=sample_pdf(f"Pathology report for {mrn}"))
+    return cases.submit(referrer, case.id)
+
+
+def _review_all(case_id: int, body: dict[str, object]) -> None:
+    for assignment in db.session.scalars(select(Assignment).where(Assignment.case_id == case_id)):
+        reviews.submit_review(assignment.reviewer, assignment.id, ReviewInput.model_validate(body))

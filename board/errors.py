@@ -1,0 +1,75 @@
+"""Domain errors and how the web and the API show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from board.validation import InvalidInput
+
+
+class NotFound(Exception):
+    """Missing, or not the caller's to see: the two must look the same."""
+
+
+class Conflict(Exception):
+    """The action does not fit the object's current state (e.g. a second review)."""
+
+
+class IncompleteCase(Exception):
+    def __init__(self, missing: list[dict[str, str]]):
+        super().__init__("the case lacks required records")
+        self.missing = missing
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, error: str, details: Any = None) -> Any:
+    if wants_json():
+        return jsonify({"error": error, "details": details}), status
+    return render_template("error.html", status=status, error=error, details=details), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound) -> Any:
+        return error_response(404, "Not found")
+
+    @app.errorhandler(Conflict)
+    def _conflict(exc: Conflict) -> Any:
+        return error_response(409, str(exc))
+
+    @app.errorhandler(InvalidInput)
+    def _invalid(exc: InvalidInput) -> Any:
+        return error_response(422, "Some fields need attention", [e.as_dict() for e in exc.errors])
+
+    @app.errorhandler(IncompleteCase)
+    def _incomplete(exc: IncompleteCase) -> Any:
+        if wants_json():
+            return jsonify(
+                {
+                    "error": "The case lacks records its timepoint requires",
+                    "details": exc.missing,
+                    "missing_records": [m["kind"] for m in exc.missing],
+                    "errors": [m["message"] for m in exc.missing],
+                }
+            ), 422
+        return error_response(422, "The case lacks records its timepoint requires", exc.missing)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        messages = {
+            413: "The file is larger than the 20 MB the board accepts",
+            400: exc.description or "The request could not be read",
+        }
+        return error_response(exc.code or 500, messages.get(exc.code or 0, exc.name))
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Any:
+        # Logged with the traceback for operators; the user never sees a stack trace.
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Something went wrong on our side; nothing you sent was lost")

@@ -1,0 +1,14 @@
+"""Imports every model so SQLAlchemy's metadata (and Alembic) sees all tables."""
+
+from board.audit.models import AuditEvent
+from board.auth.models import ApiToken, Institution, User
+from board.board_meetings.models import Consensus
+from board.cases.models import Case, CaseEvent, Record, RecordBlob
+from board.notifications.models import Notification
+from board.outbox.models import OutboxMessage
+from board.reviews.models import Assignment, Review, ReviewVerdict
+
+__all__ = [
+    "ApiToken", "Assignment", "AuditEvent", "Case", "CaseEvent", "Consensus", "Institution",
+    "Notification", "OutboxMessage", "Record", "RecordBlob", "Review", "ReviewVerdict", "User",
+]

@@ -1,0 +1,94 @@
+"""In-app inbox and email. Email goes through the outbox, after the commit."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from board.auth.models import User
+from board.auth.roles import Role
+from board.db import utcnow
+from board.extensions import db
+from board.notifications.models import Notification
+from board.outbox import services as outbox
+
+
+def notify(user_id: int, *, kind: str, message: str, case_id: int | None = None) -> Notification:
+    """Adds an inbox message and queues its email, in the caller's transaction."""
+    note = Notification(user_id=user_id, case_id=case_id, kind=kind, message=message)
+    db.session.add(note)
+    db.session.flush()
+    outbox.enqueue("notifications.send_email", notification_id=note.id)
+    return note
+
+
+def notify_coordinators(*, kind: str, message: str, case_id: int | None = None) -> None:
+    coordinators = db.session.scalars(
+        select(User.id).where(User.role == Role.COORDINATOR.value, User.active.is_(True))
+    )
+    for user_id in coordinators:
+        notify(user_id, kind=kind, message=message, case_id=case_id)
+
+
+def inbox(user: User, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
+    query = select(Notification).where(Notification.user_id == user.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_read(user: User, notification_id: int) -> None:
+    db.session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.user_id == user.id,
+               Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    db.session.commit()
+
+
+def send_email(notification_id: int, outbox_id: int | None = None) -> bool:
+    """Sends one notification by SMTP. Idempotent: a sent notification is not sent
+    again. Returns whether an email went out."""
+    note = db.session.get(Notification, notification_id, with_for_update=True)
+    if note is None or note.emailed_at is not None:
+        outbox.mark_done(outbox_id)
+        db.session.commit()
+        return False
+    user = db.session.get(User, note.user_id)
+    assert user is not None
+    config = current_app.config
+    email = EmailMessage()
+    email["From"] = config["MAIL_FROM"]
+    email["To"] = user.email
+    email["Subject"] = _subject(note)
+    link = f"{config['BASE_URL'].rstrip('/')}/"
+    email.set_content(
+        f"Dear {user.name},\n\n{note.message}\n\nSign in to the board to see it: {link}\n\n"
+        "This message carries no patient details by design.\n"
+    )
+    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
+                      timeout=config["MAIL_TIMEOUT"]) as smtp:
+        smtp.send_message(email)
+    note.emailed_at = utcnow()
+    outbox.mark_done(outbox_id)
+    db.session.commit()
+    return True
+
+
+def _subject(note: Notification) -> str:
+    case = f" (case #{note.case_id})" if note.case_id else ""
+    titles = {
+        "assignment": "New review assignment",
+        "unroutable": "A case could not be routed",
+        "reassigned": "Your assignment was reassigned",
+        "second_opinion": "Your second opinion is ready",
+        "ready_for_board": "All reviews are in",
+        "overdue": "A review is overdue",
+        "task_parked": "A background task needs attention",
+        "declined": "A reviewer declined an assignment",
+    }
+    return titles.get(note.kind, "Tumor board notification") + case

@@ -1,0 +1,9 @@
+"""Transactional outbox: a state change and the task it causes commit together.
+
+Services call `enqueue()` inside their transaction. After the commit the web
+process may publish at once (`publish_now`); the worker's relay thread publishes
+whatever is still pending and the sweeper republishes what was published but
+never finished. Tasks are idempotent, so a message delivered twice is harmless.
+"""
+
+from board.outbox import services as services

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from board.db import utcnow
+from board.extensions import db
+from board.outbox.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(task: str, **ids: int) -> OutboxMessage:
+    """Adds a message to the caller's transaction. Arguments are ids, never patient data."""
+    for key, value in ids.items():
+        if not isinstance(value, int):
+            raise TypeError(f"outbox argument {key} must be an id, got {type(value).__name__}")
+    message = OutboxMessage(task=task, payload=dict(ids))
+    db.session.add(message)
+    return message
+
+
+def _publish(message_id: int, task: str, payload: dict[str, Any]) -> None:
+    celery = current_app.extensions["celery"]
+    celery.send_task(task, kwargs={**payload, "outbox_id": message_id}, retry=False)
+
+
+def publish_now(messages: Iterable[OutboxMessage]) -> None:
+    """Best-effort publish right after the commit, for latency. Never raises:
+    if the broker is down the message stays pending and the relay sends it later."""
+    if not current_app.config["OUTBOX_PUBLISH_ON_COMMIT"]:
+        return
+    for message in messages:
+        try:
+            _publish(message.id, message.task, message.payload)
+        except Exception as exc:  # broker down or slow: the relay will retry
+            log.warning("outbox %s not published now (%s); the relay will", message.id, exc)
+            db.session.rollback()
+            return
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.PUBLISHED, published_at=utcnow())
+        )
+        db.session.commit()
+
+
+def relay_once(batch: int = 100) -> int:
+    """Publishes pending messages. Rows are locked with SKIP LOCKED so several
+    relays (one per worker) never publish the same row at the same time."""
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= utcnow())
+        .order_by(OutboxMessage.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    ).all()
+    sent = 0
+    for row in rows:
+        try:
+            _publish(row.id, row.task, row.payload)
+        except Exception as exc:
+            log.warning("outbox relay: broker unavailable (%s)", exc)
+            break
+        row.status = OutboxStatus.PUBLISHED
+        row.published_at = utcnow()
+        sent += 1
+    db.session.commit()
+    return sent
+
+
+def sweep_once(older_than: dt.timedelta | None = None) -> int:
+    """Returns to pending every message published but not done for too long:
+    a killed worker, a lost broker message or a restart of the in-memory broker."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=current_app.config["OUTBOX_REDELIVER_AFTER_SECONDS"])
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PUBLISHED,
+            OutboxMessage.published_at < utcnow() - older_than,
+        )
+        .values(status=OutboxStatus.PENDING)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def begin_attempt(message_id: int | None) -> bool:
+    """Counts a delivery before the work starts, in its own commit, so a task that
+    kills its worker still counts. Returns False when the message must not run:
+    already done, or parked after too many attempts."""
+    if message_id is None:
+        return True
+    message = db.session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        db.session.rollback()
+        return True
+    if message.status in (OutboxStatus.DONE, OutboxStatus.PARKED):
+        db.session.rollback()
+        return False
+    message.attempts += 1
+    if message.attempts > current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        message.status = OutboxStatus.PARKED
+        message.last_error = f"parked after {message.attempts - 1} deliveries without finishing"
+        _tell_coordinators_parked(message)
+        db.session.commit()
+        return False
+    db.session.commit()
+    return True
+
+
+def mark_done(message_id: int | None) -> None:
+    """Called inside the task's own transaction, so 'done' commits with the work."""
+    if message_id is None:
+        return
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status=OutboxStatus.DONE, done_at=utcnow())
+    )
+
+
+
+
+def _tell_coordinators_parked(message: OutboxMessage) -> None:
+    from board.notifications.services import notify_coordinators
+
+    case_id = message.payload.get("case_id")
+    notify_coordinators(
+        kind="task_parked",
+        case_id=case_id if isinstance(case_id, int) else None,
+        message=f"Background task {message.task} (message {message.id}) kept failing and was "
+        "parked; routing or notification for this case needs a look.",
+    )
+
+
+def release_attempt(message_id: int | None, error: str) -> None:
+    """Gives back an attempt that failed for a transient reason (see workers.tasks)."""
+    db.session.rollback()
+    if message_id is None:
+        return
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.attempts > 0)
+        .values(attempts=OutboxMessage.attempts - 1, last_error=error[:2000])
+    )
+    db.session.commit()

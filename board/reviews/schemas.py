@@ -1,0 +1,74 @@
+"""What a reviewer records: a verdict per dimension (domain.md, "What a reviewer records")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import StringConstraints, model_validator
+
+from board.cases.schemas import Diagnosis, Plan, Stage, Strict
+from board.reviews.models import Severity, Verdict
+
+Rationale = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
+
+
+class _VerdictBase(Strict):
+    verdict: Verdict
+    severity: Severity | None = None
+    rationale: Rationale | None = None
+    alternative: Any = None
+
+    @model_validator(mode="after")
+    def differ_needs_detail(self) -> _VerdictBase:
+        if self.verdict == Verdict.CONCUR:
+            if self.severity is not None:
+                raise ValueError("a concur has no severity; leave severity empty")
+            self.alternative = None
+            return self
+        missing = []
+        if self.severity is None:
+            missing.append("a severity (minor: no change in management; major: changes it)")
+        if not self.alternative:
+            missing.append("your alternative")
+        if not self.rationale:
+            missing.append("a rationale")
+        if missing:
+            raise ValueError("a differ needs " + ", ".join(missing))
+        return self
+
+    def alternative_json(self) -> dict[str, Any] | None:
+        """The alternative as stored: the structured fields, or {"text": ...} for prose."""
+        if self.alternative is None:
+            return None
+        if isinstance(self.alternative, str):
+            return {"text": self.alternative}
+        return self.alternative.model_dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
+
+
+# The alternative uses the same fields as the case's own diagnosis, stage or plan,
+# so it can be compared field by field; free text is accepted for what fields cannot say.
+class DiagnosisVerdict(_VerdictBase):
+    alternative: Diagnosis | FreeText | None = None
+
+
+class StageVerdict(_VerdictBase):
+    alternative: Stage | FreeText | None = None
+
+
+class PlanVerdict(_VerdictBase):
+    alternative: Plan | FreeText | None = None
+
+
+class ReviewInput(Strict):
+    diagnosis: DiagnosisVerdict
+    stage: StageVerdict
+    plan: PlanVerdict
+    additional_options: FreeText | None = None
+
+    def verdicts(self) -> dict[str, _VerdictBase]:
+        return {"diagnosis": self.diagnosis, "stage": self.stage, "plan": self.plan}
+
+
+class DeclineInput(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

@@ -1,0 +1,302 @@
+"""Assignments and reviews: accept, decline, review, reassign. Owns its transactions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from board.audit import services as audit
+from board.auth.models import User
+from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role
+from board.cases.models import Case
+from board.cases.rules import REVIEW_PHASE
+from board.db import utcnow
+from board.errors import Conflict, NotFound
+from board.extensions import db
+from board.notifications.services import notify, notify_coordinators
+from board.outbox import services as outbox
+from board.reviews.models import (
+    OPEN_ASSIGNMENT,
+    Assignment,
+    AssignmentStatus,
+    Review,
+    ReviewVerdict,
+)
+from board.reviews.schemas import ReviewInput
+from board.routing.services import refresh_status
+from board.validation import FieldError, InvalidInput
+
+
+def assignments_for(reviewer: User) -> list[Assignment]:
+    assignments = list(
+        db.session.scalars(
+            select(Assignment)
+            .where(Assignment.reviewer_id == reviewer.id)
+            .options(selectinload(Assignment.case), selectinload(Assignment.review))
+            .order_by(Assignment.due_at, Assignment.id)
+        )
+    )
+    audit.record("assignment_list", actor=reviewer, object_type="assignment_list")
+    db.session.commit()
+    return assignments
+
+
+def _own_assignment(reviewer: User, assignment_id: int, *, lock: bool = False) -> Assignment:
+    assignment = db.session.get(Assignment, assignment_id, with_for_update=lock)
+    if assignment is None or assignment.reviewer_id != reviewer.id:
+        raise NotFound()
+    return assignment
+
+
+def accept(reviewer: User, assignment_id: int) -> Assignment:
+    assignment = _own_assignment(reviewer, assignment_id, lock=True)
+    if assignment.status == AssignmentStatus.ACCEPTED:
+        return assignment
+    if assignment.status != AssignmentStatus.OFFERED:
+        raise Conflict(f"This assignment is {assignment.status} and can no longer be accepted")
+    assignment.status = AssignmentStatus.ACCEPTED.value
+    assignment.responded_at = utcnow()
+    audit.record("assignment_accept", actor=reviewer, case_id=assignment.case_id,
+                 object_type="assignment", object_id=assignment.id)
+    db.session.commit()
+    return assignment
+
+
+def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
+    """A declined assignment is routed again at once to the next eligible reviewer."""
+    if not reason or not reason.strip():
+        raise InvalidInput([FieldError("reason", "is required: say why you decline")])
+    assignment = _own_assignment(reviewer, assignment_id, lock=True)
+    if assignment.status not in OPEN_ASSIGNMENT:
+        raise Conflict(f"This assignment is {assignment.status} and can no longer be declined")
+    assignment.status = AssignmentStatus.DECLINED.value
+    assignment.responded_at = utcnow()
+    assignment.decline_reason = reason.strip()
+    specialty = SPECIALTY_LABEL[REVIEWER_SPECIALTY[Role(reviewer.role)]]
+    notify_coordinators(
+        kind="declined",
+        case_id=assignment.case_id,
+        message=f"A reviewer declined case #{assignment.case_id} ({specialty}); "
+        "it is being routed to the next eligible reviewer.",
+    )
+    message = outbox.enqueue("routing.route_case", case_id=assignment.case_id)
+    audit.record("assignment_decline", actor=reviewer, case_id=assignment.case_id,
+                 object_type="assignment", object_id=assignment.id)
+    db.session.commit()
+    outbox.publish_now([message])
+    return assignment
+
+
+def _signature(reviewer: User, assignment: Assignment, data: ReviewInput, signed_at: str) -> str:
+    canonical = json.dumps(
+        {
+            "reviewer": reviewer.id,
+            "assignment": assignment.id,
+            "signed_at": signed_at,
+            "verdicts": {
+                name: {
+                    "verdict": v.verdict,
+                    "severity": v.severity,
+                    "alternative": v.alternative_json(),
+                    "rationale": v.rationale,
+                }
+                for name, v in data.verdicts().items()
+            },
+            "additional_options": data.additional_options,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Review:
+    """Signs the review. There is one per assignment and it is never edited."""
+    assignment = _own_assignment(reviewer, assignment_id, lock=True)
+    if assignment.review is not None or assignment.status == AssignmentStatus.COMPLETED:
+        raise Conflict("This assignment already has a signed review; it cannot be changed")
+    if assignment.status not in OPEN_ASSIGNMENT:
+        raise Conflict(f"This assignment is {assignment.status}; it cannot be reviewed")
+    case = db.session.get(Case, assignment.case_id, with_for_update=True)
+    assert case is not None
+    if case.status_enum not in REVIEW_PHASE:
+        raise Conflict(f"The case is {case.status}; reviews are closed")
+    now = utcnow()
+    review = Review(
+        assignment_id=assignment.id,
+        case_id=assignment.case_id,
+        reviewer_id=reviewer.id,
+        additional_options=data.additional_options,
+        signed_at=now,
+        signature=_signature(reviewer, assignment, data, now.isoformat()),
+    )
+    review.verdicts = [
+        ReviewVerdict(
+            dimension=name,
+            verdict=v.verdict,
+            severity=v.severity,
+            alternative=v.alternative_json(),
+            rationale=v.rationale,
+        )
+        for name, v in data.verdicts().items()
+    ]
+    db.session.add(review)
+    if assignment.responded_at is None:
+        assignment.responded_at = now  # reviewing an offered assignment accepts it
+    assignment.status = AssignmentStatus.COMPLETED.value
+    assignment.completed_at = now
+    db.session.flush()
+    audit.record("review_submit", actor=reviewer, case_id=case.id, object_type="review",
+                 object_id=review.id)
+    refresh_status(case, actor=reviewer)
+    db.session.commit()
+    return review
+
+
+def assignment_for_reviewer(reviewer: User, assignment_id: int) -> Assignment:
+    """The assignment with its case, if it is this reviewer's and still active (audited)."""
+    assignment = _own_assignment(reviewer, assignment_id)
+    if assignment.status in (AssignmentStatus.DECLINED, AssignmentStatus.REASSIGNED):
+        raise NotFound()
+    audit.record("case_view", actor=reviewer, case_id=assignment.case_id,
+                 object_type="assignment", object_id=assignment.id)
+    db.session.commit()
+    return assignment
+
+
+def reviews_for_case(case_id: int) -> list[Review]:
+    return list(
+        db.session.scalars(
+            select(Review)
+            .where(Review.case_id == case_id)
+            .options(selectinload(Review.verdicts), selectinload(Review.assignment))
+            .order_by(Review.id)
+        )
+    )
+
+
+def assignments_for_case(case_id: int) -> list[Assignment]:
+    return list(
+        db.session.scalars(
+            select(Assignment).where(Assignment.case_id == case_id).order_by(Assignment.id)
+        )
+    )
+
+
+def _coordinator(user: User) -> None:
+    if user.role != Role.COORDINATOR:
+        raise NotFound()
+
+
+def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None) -> Assignment:
+    """Takes an open assignment off its reviewer; gives it to the named reviewer or,
+    with none named, lets routing pick the next eligible one."""
+    _coordinator(coordinator)
+    assignment = db.session.get(Assignment, assignment_id, with_for_update=True)
+    if assignment is None:
+        raise NotFound()
+    if assignment.status not in OPEN_ASSIGNMENT:
+        raise Conflict(f"This assignment is {assignment.status}; only an open one can be reassigned")
+    assignment.status = AssignmentStatus.REASSIGNED.value
+    notify(
+        assignment.reviewer_id,
+        kind="reassigned",
+        case_id=assignment.case_id,
+        message=f"Your assignment on case #{assignment.case_id} was given to another reviewer "
+        "by the coordinator; no action is needed from you.",
+    )
+    audit.record("assignment_reassign", actor=coordinator, case_id=assignment.case_id,
+                 object_type="assignment", object_id=assignment.id)
+    messages = []
+    if new_reviewer_id is not None:
+        db.session.flush()
+        _assign_by_hand(coordinator, assignment.case_id, new_reviewer_id)
+    else:
+        messages.append(outbox.enqueue("routing.route_case", case_id=assignment.case_id))
+    db.session.commit()
+    outbox.publish_now(messages)
+    return assignment
+
+
+def assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assignment:
+    _coordinator(coordinator)
+    assignment = _assign_by_hand(coordinator, case_id, reviewer_id)
+    db.session.commit()
+    return assignment
+
+
+def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assignment:
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise NotFound()
+    if case.status_enum not in REVIEW_PHASE:
+        raise Conflict(f"The case is {case.status}; reviewers can no longer be added")
+    reviewer = db.session.get(User, reviewer_id)
+    if reviewer is None or reviewer.specialty is None or not reviewer.active:
+        raise InvalidInput([FieldError("reviewer_id", "is not an active reviewer")])
+    if reviewer.institution_id == case.institution_id:
+        raise InvalidInput([FieldError(
+            "reviewer_id",
+            "works at the referrer's institution (conflict of interest); choose someone else",
+        )])
+    existing = db.session.scalar(
+        select(Assignment).where(Assignment.case_id == case.id,
+                                 Assignment.reviewer_id == reviewer.id)
+    )
+    if existing is not None:
+        raise Conflict("This reviewer has already been assigned this case once")
+    specialty = reviewer.specialty
+    taken = db.session.scalar(
+        select(Assignment).where(
+            Assignment.case_id == case.id,
+            Assignment.specialty == specialty.value,
+            Assignment.status.in_(OPEN_ASSIGNMENT + (AssignmentStatus.COMPLETED,)),
+        )
+    )
+    if taken is not None:
+        raise Conflict(f"{SPECIALTY_LABEL[specialty]} is already covered on this case")
+    assert case.due_at is not None
+    assignment = Assignment(
+        case_id=case.id,
+        reviewer_id=reviewer.id,
+        specialty=specialty.value,
+        reason=f"assigned by the coordinator, {coordinator.name}",
+        assigned_by_id=coordinator.id,
+        due_at=case.due_at,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    notify(
+        reviewer.id,
+        kind="assignment",
+        case_id=case.id,
+        message=f"You have been asked to review case #{case.id} ({SPECIALTY_LABEL[specialty]}); "
+        f"due {case.due_at:%Y-%m-%d %H:%M} UTC.",
+    )
+    audit.record("assign", actor=coordinator, case_id=case.id, object_type="assignment",
+                 object_id=assignment.id)
+    refresh_status(case, actor=coordinator)
+    return assignment
+
+
+def flag_overdue() -> int:
+    """Tells the coordinators once about each open assignment past its due time."""
+    now = utcnow()
+    overdue = db.session.scalars(
+        select(Assignment)
+        .where(Assignment.status.in_(OPEN_ASSIGNMENT), Assignment.due_at < now,
+               Assignment.overdue_flagged_at.is_(None))
+        .with_for_update(skip_locked=True)
+    ).all()
+    for assignment in overdue:
+        assignment.overdue_flagged_at = now
+        notify_coordinators(
+            kind="overdue",
+            case_id=assignment.case_id,
+            message=f"The {SPECIALTY_LABEL[REVIEWER_SPECIALTY[Role(assignment.reviewer.role)]]} "
+            f"review of case #{assignment.case_id} was due {assignment.due_at:%Y-%m-%d %H:%M} UTC.",
+        )
+    db.session.commit()
+    return len(overdue)

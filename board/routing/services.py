@@ -1,0 +1,142 @@
+"""Routing a case to its reviewers: gathers the facts, asks the pure policy, stores
+the decision. Idempotent: it only fills specialties that have no active assignment."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from board.audit import services as audit
+from board.auth.models import Institution, User
+from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role, Specialty
+from board.cases.models import Case
+from board.cases.rules import REVIEW_PHASE, CaseStatus, Timepoint, review_progress_status
+from board.cases.services import transition
+from board.extensions import db
+from board.notifications.services import notify, notify_coordinators
+from board.outbox import services as outbox
+from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Assignment, AssignmentStatus
+from board.routing.policy import CaseFacts, Reviewer, RoutingDecision, route
+
+
+def _facts(case: Case) -> CaseFacts:
+    assignments = db.session.scalars(select(Assignment).where(Assignment.case_id == case.id)).all()
+    covered = {Specialty(a.specialty) for a in assignments if a.status in ACTIVE_ASSIGNMENT}
+    excluded = {a.reviewer_id for a in assignments if a.status not in ACTIVE_ASSIGNMENT}
+    insurance = case.insurance or {}
+    return CaseFacts(
+        timepoint=Timepoint(case.timepoint),
+        referrer_id=case.referrer_id,
+        referrer_institution_id=case.institution_id,
+        requested_specialties=tuple(Specialty(s) for s in case.requested_specialties or ()),
+        reconstruction_asked=bool((case.plan or {}).get("reconstruction")),
+        insurer=insurance.get("insurer"),
+        network_restricted=bool(insurance.get("network_restriction")),
+        covered_specialties=frozenset(covered),
+        excluded_reviewer_ids=frozenset(excluded),
+    )
+
+
+def roster() -> list[Reviewer]:
+    """Every reviewer with their current load, in two queries whatever the roster size."""
+    open_counts = select(
+        Assignment.reviewer_id,
+        func.count().filter(Assignment.status.in_(OPEN_ASSIGNMENT)).label("open"),
+        func.max(Assignment.created_at).label("last"),
+    ).group_by(Assignment.reviewer_id).subquery()
+    rows = db.session.execute(
+        select(User, Institution.insurer_networks, open_counts.c.open, open_counts.c.last)
+        .join(Institution, Institution.id == User.institution_id)
+        .outerjoin(open_counts, open_counts.c.reviewer_id == User.id)
+        .where(User.role.in_([r.value for r in REVIEWER_SPECIALTY]))
+    ).all()
+    return [
+        Reviewer(
+            id=user.id,
+            specialty=REVIEWER_SPECIALTY[Role(user.role)],
+            institution_id=user.institution_id,
+            active=user.active,
+            open_assignments=open_count or 0,
+            last_assigned_at=last,
+            insurer_networks=frozenset(networks or ()),
+        )
+        for user, networks, open_count, last in rows
+    ]
+
+
+def route_case(case_id: int, outbox_id: int | None = None) -> RoutingDecision | None:
+    """Assigns reviewers to every uncovered specialty of a case. Safe to repeat."""
+    # The row lock serialises two deliveries of the same message (PostgreSQL);
+    # the unique indexes on assignments are the last line if anything slips past.
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None or case.status_enum not in REVIEW_PHASE:
+        outbox.mark_done(outbox_id)
+        db.session.commit()
+        return None
+    try:
+        decision = _assign(case)
+        outbox.mark_done(outbox_id)
+        db.session.commit()
+    except IntegrityError:
+        # Another delivery of the same message won the race and routed the case.
+        db.session.rollback()
+        return None
+    return decision
+
+
+def _assign(case: Case) -> RoutingDecision:
+    decision = route(_facts(case), roster())
+    assert case.due_at is not None
+    for choice in decision.choices:
+        assignment = Assignment(
+            case_id=case.id,
+            reviewer_id=choice.reviewer_id,
+            specialty=choice.specialty.value,
+            reason=choice.reason,
+            due_at=case.due_at,
+        )
+        db.session.add(assignment)
+        db.session.flush()
+        notify(
+            choice.reviewer_id,
+            kind="assignment",
+            case_id=case.id,
+            message=f"You have been asked to review case #{case.id} "
+            f"({SPECIALTY_LABEL[choice.specialty]}); due {case.due_at:%Y-%m-%d %H:%M} UTC.",
+        )
+        audit.record("assign", case_id=case.id, object_type="assignment", object_id=assignment.id)
+    if decision.choices or decision.gaps:
+        case.routing_note = decision.summary
+    if decision.gaps:
+        notify_coordinators(
+            kind="unroutable",
+            case_id=case.id,
+            message=f"Case #{case.id} could not be routed for: "
+            + ", ".join(SPECIALTY_LABEL[g.specialty] for g in decision.gaps)
+            + ". Assign a reviewer by hand.",
+        )
+    refresh_status(case, actor=None, uncovered=len(decision.gaps))
+    return decision
+
+
+def refresh_status(case: Case, *, actor: User | None, uncovered: int | None = None) -> None:
+    """Sets a case in review to the status its assignments imply. Caller commits."""
+    if case.status_enum not in REVIEW_PHASE:
+        return
+    if uncovered is None:
+        uncovered = len(route(_facts(case), []).gaps)
+    open_count = db.session.scalar(
+        select(func.count()).select_from(Assignment).where(
+            Assignment.case_id == case.id, Assignment.status.in_(OPEN_ASSIGNMENT)
+        )
+    ) or 0
+    target = review_progress_status(uncovered_specialties=uncovered, open_assignments=open_count)
+    if target is not case.status_enum:
+        previous = case.status_enum
+        transition(case, target, actor=actor)
+        if target is CaseStatus.READY_FOR_BOARD and previous is not CaseStatus.READY_FOR_BOARD:
+            notify_coordinators(
+                kind="ready_for_board",
+                case_id=case.id,
+                message=f"Every review of case #{case.id} is in; it is ready for the board.",
+            )

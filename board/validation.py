@@ -1,0 +1,87 @@
+"""Turn validation failures into messages a clinician understands.
+
+Pydantic checks the shape of every form and API body; this module rewrites its
+errors as "Field label: what is wrong and what is allowed".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class InvalidInput(Exception):
+    """Bad input from a person or an integration; carries one message per field."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind in ("enum", "literal_error"):
+        expected = ctx.get("expected", "")
+        return f"must be one of {expected}".replace("'", "")
+    if kind == "extra_forbidden":
+        return "is not a field the board knows; check the spelling"
+    if kind.startswith("date"):
+        return "must be a date written as YYYY-MM-DD, e.g. 1968-03-14"
+    if kind.startswith("bool"):
+        return "must be true or false"
+    if kind.startswith("int"):
+        return "must be a whole number"
+    if kind.startswith("float"):
+        return "must be a number"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_type":
+        return "must be text"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "list_type":
+        return "must be a list"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be an object with named fields"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "string_pattern_mismatch":
+        return "is not written in a form the board recognises"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"])
+
+
+def errors_from(exc: ValidationError) -> list[FieldError]:
+    out = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"]) or "body"
+        out.append(FieldError(loc, _message(error)))
+    return out
+
+
+def parse(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise InvalidInput([FieldError("body", "must be a JSON object")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(errors_from(exc)) from exc

@@ -1,0 +1,21 @@
+"""The Celery application: `celery -A workers.celery_app worker`.
+
+The only module that builds an app at import, following the Flask docs' Celery
+pattern: the Flask app is created, and its Celery instance runs every task
+inside the app context.
+"""
+
+from __future__ import annotations
+
+from board import create_app
+from workers.relay import OutboxRelayStep
+
+flask_app = create_app()
+celery_app = flask_app.extensions["celery"]
+celery_app.steps["worker"].add(OutboxRelayStep)
+
+import workers.tasks.notifications  # noqa: E402,F401  (registers the tasks)
+import workers.tasks.reviews  # noqa: E402,F401
+import workers.tasks.routing  # noqa: E402,F401
+
+app = celery_app

@@ -8,7 +8,9 @@ from flask import Flask
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    from board import api, audit, auth, board_meetings, cases, models, notifications, reviews  # noqa: F401
+    from board import (  # noqa: F401
+        api, audit, auth, board_meetings, cases, models, notifications, reviews, templating,
+    )
     from board.config import INSTANCE_DIR, PROJECT_ROOT, load_config
     from board.errors import register_error_handlers
     from board.extensions import celery_init_app, csrf, db, login_manager, migrate
@@ -35,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     board_meetings.init_app(app)
     api.init_app(app)
     register_error_handlers(app)
+    templating.init_app(app)
 
     from board.demo import register_cli
 

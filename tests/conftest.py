@@ -1,0 +1,78 @@
+"""Shared fixtures: the app on the real PostgreSQL and Redis of this machine.
+
+The schema comes from the migrations (never create_all). Each test starts from
+empty tables: they are truncated after every test, because the worker and web
+processes that some tests start must see committed data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from tests.support.services import DATABASE_URL, REDIS_URL, require_services
+
+
+def _reset_schema() -> None:
+    engine = create_engine(DATABASE_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app() -> Iterator[Flask]:
+    require_services()
+    _reset_schema()
+    from flask_migrate import upgrade
+
+    from board import create_app
+
+    application = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        # Integration tests call the routing service directly; tests about the
+        # worker start a real one (tests/workers, tests/e2e).
+        "OUTBOX_PUBLISH_ON_COMMIT": False,
+        "CELERY": {"broker_url": REDIS_URL},
+        "MAIL_PORT": 1,  # nothing listens: a test that sends mail starts its own server
+    })
+    with application.app_context():
+        upgrade()
+    yield application
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    from board.extensions import db
+
+    with application.app_context():
+        db.session.remove()
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+        from board.extensions import db
+
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

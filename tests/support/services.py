@@ -1,0 +1,44 @@
+"""Where the test suite finds PostgreSQL, Redis and free ports. A missing service is
+a failure, never a skip: a skipped test proves nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+# Database 15 keeps the tests' queues away from a developer's `make run` on database 0.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def require_services() -> None:
+    problems = []
+    try:
+        engine = create_engine(DATABASE_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        problems.append(f"PostgreSQL at {DATABASE_URL}: {exc.__class__.__name__}: {exc}")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        problems.append(f"Redis at {REDIS_URL}: {exc}")
+    if problems:
+        pytest.exit(
+            "The test suite needs PostgreSQL and Redis (see README, 'Tests'):\n  "
+            + "\n  ".join(problems),
+            returncode=3,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

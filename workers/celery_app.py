@@ -7,7 +7,10 @@ inside the app context.
 
 from __future__ import annotations
 
+from celery.signals import worker_process_init
+
 from board import create_app
+from board.extensions import db
 from workers.relay import OutboxRelayStep
 
 flask_app = create_app()
@@ -19,3 +22,10 @@ import workers.tasks.reviews  # noqa: E402,F401
 import workers.tasks.routing  # noqa: E402,F401
 
 app = celery_app
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    # A forked pool child must not reuse the parent's database connections.
+    with flask_app.app_context():
+        db.engine.dispose(close=False)

@@ -32,3 +32,27 @@ class Api:
             data={"kind": kind, "file": (io.BytesIO(data), filename)},
             content_type="multipart/form-data",
         )
+
+
+class HttpApi:
+    """The same calls over real HTTP, against a running server."""
+
+    def __init__(self, base_url: str, email: str, password: str = PASSWORD):
+        import requests
+
+        self.base = f"{base_url}/api/v1"
+        self.session = requests.Session()
+        response = self.session.post(f"{self.base}/auth/token",
+                                     json={"username": email, "password": password}, timeout=10)
+        assert response.status_code == 200, response.text
+        self.session.headers["Authorization"] = f"Bearer {response.json()['token']}"
+
+    def get(self, path: str) -> Any:
+        return self.session.get(f"{self.base}{path}", timeout=30)
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.session.post(f"{self.base}{path}", json=json, timeout=30)
+
+    def upload(self, case_id: int, kind: str, data: bytes, filename: str = "report.pdf") -> Any:
+        return self.session.post(f"{self.base}/cases/{case_id}/records", data={"kind": kind},
+                                 files={"file": (filename, data, "application/pdf")}, timeout=30)

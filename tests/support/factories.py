@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -74,3 +75,17 @@ def review_body(**overrides: Any) -> dict[str, Any]:
 
 def pdf(text: str = "Pathology report") -> bytes:
     return sample_pdf(text)
+
+
+@dataclass(frozen=True)
+class Person:
+    """An account's id and email, usable after its database session has closed."""
+
+    id: int
+    email: str
+    name: str
+
+
+def person(role: Role, inst: Institution | None = None, **kwargs: Any) -> Person:
+    account = user(role, inst, **kwargs)
+    return Person(account.id, account.email, account.name)

@@ -84,10 +84,34 @@ def seed(password: str) -> bool:
     cases.add_record(referrer, draft.id, kind="pathology_report", filename="core-biopsy.pdf",
                      data=sample_pdf("Core biopsy: invasive ductal carcinoma, grade 2"))
 
-    # Submitted and routed: waiting on the pathologist.
-    routed = _submitted(referrer, "Maria Demo-Review", "DEMO-1002",
-                        "Please confirm grade and receptor status before we plan surgery.")
+    # Submitted and routed before surgery: surgeon, radiologist, medical oncologist and,
+    # because reconstruction is planned, the plastic surgeon.
+    routed = cases.create_draft(referrer, _case(
+        "Maria Demo-Review", "DEMO-1002", "pre_surgery",
+        "Lumpectomy or mastectomy with immediate reconstruction?",
+        plan={"neoadjuvant": False, "surgery": "mastectomy", "reconstruction": True,
+              "radiation": False, "endocrine": "tamoxifen"}))
+    for kind, text in (("pathology_report", "Core biopsy: invasive lobular carcinoma"),
+                       ("imaging_report", "MRI: 3.1 cm mass, left upper outer quadrant")):
+        cases.add_record(referrer, routed.id, kind=kind, filename=f"{kind}.pdf",
+                         data=sample_pdf(text))
+    cases.submit(referrer, routed.id)
     routing.route_case(routed.id)
+
+    # The insurer pays only in its network, and no in-network radiologist exists:
+    # the coordinator's unroutable queue.
+    other = user["referrer2@demo.test"]
+    stuck = cases.create_draft(other, _case(
+        "Lena Demo-Unroutable", "DEMO-2001", "pre_surgery",
+        "Is neoadjuvant chemotherapy indicated before surgery?",
+        insurance={"insurer": "Blue Shield Demo", "second_opinion_covered": True,
+                   "required_by_insurer": True, "pathology_review_covered": False,
+                   "network_restriction": True}))
+    for kind in ("pathology_report", "imaging_report"):
+        cases.add_record(other, stuck.id, kind=kind, filename=f"{kind}.pdf",
+                         data=sample_pdf(f"{kind} for DEMO-2001"))
+    cases.submit(other, stuck.id)
+    routing.route_case(stuck.id)
 
     # Every review in: ready for the board.
     ready = _submitted(referrer, "Helen Demo-Ready", "DEMO-1003",

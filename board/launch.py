@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,18 @@ DEMO_ACCOUNTS = [
 DEFAULT_DEMO_PASSWORD = "demo-board-2026"
 
 
+def _port_free_or_any(preferred: int) -> int:
+    """The preferred port if nothing listens there, else any free one."""
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port for the mail sink")
+
+
 def _flask(*args: str, env: dict[str, str]) -> None:
     subprocess.run([str(BIN / "flask"), "--app", "board", *args], check=True, env=env,
                    cwd=PROJECT_ROOT)
@@ -47,7 +60,8 @@ def main() -> int:
     embedded = "REDIS_URL" not in env
     sink = "FLASK_MAIL_SERVER" not in env
     if sink:
-        env["FLASK_MAIL_SERVER"], env["FLASK_MAIL_PORT"] = "127.0.0.1", env.get("MAIL_PORT", "8025")
+        env["FLASK_MAIL_SERVER"] = "127.0.0.1"
+        env["FLASK_MAIL_PORT"] = env.get("MAIL_PORT") or str(_port_free_or_any(8025))
 
     print("Applying migrations and seeding the demo (once)...", flush=True)
     _flask("db", "upgrade", env=env)

@@ -9,7 +9,15 @@ from flask import Flask
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from board import (  # noqa: F401
-        api, audit, auth, board_meetings, cases, models, notifications, reviews, templating,
+        api,
+        audit,
+        auth,
+        board_meetings,
+        cases,
+        models,
+        notifications,
+        reviews,
+        templating,
     )
     from board.config import INSTANCE_DIR, PROJECT_ROOT, load_config
     from board.errors import register_error_handlers

@@ -27,7 +27,12 @@ ACCOUNTS = [
     ("surgeon@demo.test", "Dr. Sam Surgeon", Role.BREAST_SURGEON, "University Breast Center"),
     ("medonc@demo.test", "Dr. Mei Chen", Role.MEDICAL_ONCOLOGIST, "University Breast Center"),
     ("radonc@demo.test", "Dr. Raj Radley", Role.RADIATION_ONCOLOGIST, "Northside Cancer Institute"),
-    ("radiologist@demo.test", "Dr. Ana Imaging", Role.BREAST_RADIOLOGIST, "Northside Cancer Institute"),
+    (
+        "radiologist@demo.test",
+        "Dr. Ana Imaging",
+        Role.BREAST_RADIOLOGIST,
+        "Northside Cancer Institute",
+    ),
     ("plastic@demo.test", "Dr. Paul Plastic", Role.PLASTIC_SURGEON, "Northside Cancer Institute"),
     ("coordinator@demo.test", "Carla Coordinator", Role.COORDINATOR, "University Breast Center"),
     ("admin@demo.test", "Adam Admin", Role.ADMIN, "University Breast Center"),
@@ -44,13 +49,27 @@ def _case(name: str, mrn: str, timepoint: str, question: str, **extra: object) -
         "patient": {"name": name, "birth_date": "1968-03-14", "mrn": mrn, "sex": "female"},
         "timepoint": timepoint,
         "question": question,
-        "diagnosis": {"histologic_type": "invasive_ductal", "laterality": "left", "grade": 2,
-                      "er": "positive", "pr": "positive", "her2": "negative"},
+        "diagnosis": {
+            "histologic_type": "invasive_ductal",
+            "laterality": "left",
+            "grade": 2,
+            "er": "positive",
+            "pr": "positive",
+            "her2": "negative",
+        },
         "stage": {"t": "cT2", "n": "cN0", "m": "cM0", "clinical_prognostic": "IB"},
-        "plan": {"neoadjuvant": False, "surgery": "lumpectomy", "radiation": True,
-                 "endocrine": "letrozole"},
-        "insurance": {"insurer": "Acme Health", "second_opinion_covered": True,
-                      "required_by_insurer": False, "pathology_review_covered": True},
+        "plan": {
+            "neoadjuvant": False,
+            "surgery": "lumpectomy",
+            "radiation": True,
+            "endocrine": "letrozole",
+        },
+        "insurance": {
+            "insurer": "Acme Health",
+            "second_opinion_covered": True,
+            "required_by_insurer": False,
+            "pathology_review_covered": True,
+        },
     }
     body.update(extra)
     return CaseInput.model_validate(body)
@@ -69,77 +88,151 @@ def seed(password: str) -> bool:
             institutions[institution_name] = auth.create_institution(
                 institution_name, NETWORKS.get(institution_name, [])
             )
-        auth.create_user(email=email, name=name, role=role,
-                         institution=institutions[institution_name], password_hash=password_hash)
+        auth.create_user(
+            email=email,
+            name=name,
+            role=role,
+            institution=institutions[institution_name],
+            password_hash=password_hash,
+        )
     db.session.commit()
 
-    user = {email: db.session.scalar(select(User).where(User.email == email)) for email, *_ in ACCOUNTS}
+    user = {
+        email: db.session.scalar(select(User).where(User.email == email)) for email, *_ in ACCOUNTS
+    }
     referrer = user["referrer@demo.test"]
     coordinator = user["coordinator@demo.test"]
 
     # A draft still waiting for its imaging report.
-    draft = cases.create_draft(referrer, _case(
-        "Jane Demo-Draft", "DEMO-1001", "pre_surgery",
-        "Is breast conservation reasonable, or should she have neoadjuvant therapy first?"))
-    cases.add_record(referrer, draft.id, kind="pathology_report", filename="core-biopsy.pdf",
-                     data=sample_pdf("Core biopsy: invasive ductal carcinoma, grade 2"))
+    draft = cases.create_draft(
+        referrer,
+        _case(
+            "Jane Demo-Draft",
+            "DEMO-1001",
+            "pre_surgery",
+            "Is breast conservation reasonable, or should she have neoadjuvant therapy first?",
+        ),
+    )
+    cases.add_record(
+        referrer,
+        draft.id,
+        kind="pathology_report",
+        filename="core-biopsy.pdf",
+        data=sample_pdf("Core biopsy: invasive ductal carcinoma, grade 2"),
+    )
 
     # Submitted and routed before surgery: surgeon, radiologist, medical oncologist and,
     # because reconstruction is planned, the plastic surgeon.
-    routed = cases.create_draft(referrer, _case(
-        "Maria Demo-Review", "DEMO-1002", "pre_surgery",
-        "Lumpectomy or mastectomy with immediate reconstruction?",
-        plan={"neoadjuvant": False, "surgery": "mastectomy", "reconstruction": True,
-              "radiation": False, "endocrine": "tamoxifen"}))
-    for kind, text in (("pathology_report", "Core biopsy: invasive lobular carcinoma"),
-                       ("imaging_report", "MRI: 3.1 cm mass, left upper outer quadrant")):
-        cases.add_record(referrer, routed.id, kind=kind, filename=f"{kind}.pdf",
-                         data=sample_pdf(text))
+    routed = cases.create_draft(
+        referrer,
+        _case(
+            "Maria Demo-Review",
+            "DEMO-1002",
+            "pre_surgery",
+            "Lumpectomy or mastectomy with immediate reconstruction?",
+            plan={
+                "neoadjuvant": False,
+                "surgery": "mastectomy",
+                "reconstruction": True,
+                "radiation": False,
+                "endocrine": "tamoxifen",
+            },
+        ),
+    )
+    for kind, text in (
+        ("pathology_report", "Core biopsy: invasive lobular carcinoma"),
+        ("imaging_report", "MRI: 3.1 cm mass, left upper outer quadrant"),
+    ):
+        cases.add_record(
+            referrer, routed.id, kind=kind, filename=f"{kind}.pdf", data=sample_pdf(text)
+        )
     cases.submit(referrer, routed.id)
     routing.route_case(routed.id)
 
     # The insurer pays only in its network, and no in-network radiologist exists:
     # the coordinator's unroutable queue.
     other = user["referrer2@demo.test"]
-    stuck = cases.create_draft(other, _case(
-        "Lena Demo-Unroutable", "DEMO-2001", "pre_surgery",
-        "Is neoadjuvant chemotherapy indicated before surgery?",
-        insurance={"insurer": "Blue Shield Demo", "second_opinion_covered": True,
-                   "required_by_insurer": True, "pathology_review_covered": False,
-                   "network_restriction": True}))
+    stuck = cases.create_draft(
+        other,
+        _case(
+            "Lena Demo-Unroutable",
+            "DEMO-2001",
+            "pre_surgery",
+            "Is neoadjuvant chemotherapy indicated before surgery?",
+            insurance={
+                "insurer": "Blue Shield Demo",
+                "second_opinion_covered": True,
+                "required_by_insurer": True,
+                "pathology_review_covered": False,
+                "network_restriction": True,
+            },
+        ),
+    )
     for kind in ("pathology_report", "imaging_report"):
-        cases.add_record(other, stuck.id, kind=kind, filename=f"{kind}.pdf",
-                         data=sample_pdf(f"{kind} for DEMO-2001"))
+        cases.add_record(
+            other,
+            stuck.id,
+            kind=kind,
+            filename=f"{kind}.pdf",
+            data=sample_pdf(f"{kind} for DEMO-2001"),
+        )
     cases.submit(other, stuck.id)
     routing.route_case(stuck.id)
 
     # Every review in: ready for the board.
-    ready = _submitted(referrer, "Helen Demo-Ready", "DEMO-1003",
-                       "Is this really HER2-negative? IHC was 2+ on the outside report.")
+    ready = _submitted(
+        referrer,
+        "Helen Demo-Ready",
+        "DEMO-1003",
+        "Is this really HER2-negative? IHC was 2+ on the outside report.",
+    )
     routing.route_case(ready.id)
-    _review_all(ready.id, {
-        "diagnosis": {"verdict": "differ", "severity": "major",
-                      "alternative": {"histologic_type": "invasive_ductal", "her2": "equivocal"},
-                      "rationale": "IHC 2+ is equivocal; reflex ISH is required before calling it negative."},
-        "stage": CONCUR, "plan": CONCUR,
-        "additional_options": "HER2 in-situ hybridisation on the core biopsy block."})
+    _review_all(
+        ready.id,
+        {
+            "diagnosis": {
+                "verdict": "differ",
+                "severity": "major",
+                "alternative": {"histologic_type": "invasive_ductal", "her2": "equivocal"},
+                "rationale": "IHC 2+ is equivocal; reflex ISH is required before calling it "
+                "negative.",
+            },
+            "stage": CONCUR,
+            "plan": CONCUR,
+            "additional_options": "HER2 in-situ hybridisation on the core biopsy block.",
+        },
+    )
 
     # Released to the referrer.
-    done = _submitted(referrer, "Ruth Demo-Done", "DEMO-1004",
-                      "Second opinion requested by the insurer before treatment.")
+    done = _submitted(
+        referrer,
+        "Ruth Demo-Done",
+        "DEMO-1004",
+        "Second opinion requested by the insurer before treatment.",
+    )
     routing.route_case(done.id)
     _review_all(done.id, {"diagnosis": CONCUR, "stage": CONCUR, "plan": CONCUR})
-    meetings.record_consensus(coordinator, done.id, ConsensusInput(
-        summary="The board concurs with the diagnosis, stage and plan.",
-        recommendations="Proceed with lumpectomy and sentinel node biopsy as planned."))
+    meetings.record_consensus(
+        coordinator,
+        done.id,
+        ConsensusInput(
+            summary="The board concurs with the diagnosis, stage and plan.",
+            recommendations="Proceed with lumpectomy and sentinel node biopsy as planned.",
+        ),
+    )
     meetings.release(coordinator, done.id)
     return True
 
 
 def _submitted(referrer: User, name: str, mrn: str, question: str) -> Case:
     case = cases.create_draft(referrer, _case(name, mrn, "post_biopsy", question))
-    cases.add_record(referrer, case.id, kind="pathology_report", filename="pathology.pdf",
-                     data=sample_pdf(f"Pathology report for {mrn}"))
+    cases.add_record(
+        referrer,
+        case.id,
+        kind="pathology_report",
+        filename="pathology.pdf",
+        data=sample_pdf(f"Pathology report for {mrn}"),
+    )
     return cases.submit(referrer, case.id)
 
 

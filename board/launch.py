@@ -47,8 +47,9 @@ def _port_free_or_any(preferred: int) -> int:
 
 
 def _flask(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([str(BIN / "flask"), "--app", "board", *args], check=True, env=env,
-                   cwd=PROJECT_ROOT)
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "board", *args], check=True, env=env, cwd=PROJECT_ROOT
+    )
 
 
 def main() -> int:
@@ -69,20 +70,54 @@ def main() -> int:
 
     commands: dict[str, list[str]] = {}
     if sink:
-        commands["smtp"] = [str(BIN / "python"), "-m", "aiosmtpd", "-n", "-l",
-                            f"127.0.0.1:{env['FLASK_MAIL_PORT']}",
-                            "-c", "aiosmtpd.handlers.Mailbox", str(INSTANCE_DIR / "mail")]
-    commands["web"] = [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                       "--access-logfile", "-", "board:create_app()"]
-    commands["worker"] = [str(BIN / "celery"), "-A", "workers.celery_app", "worker",
-                          "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
+        commands["smtp"] = [
+            str(BIN / "python"),
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{env['FLASK_MAIL_PORT']}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(INSTANCE_DIR / "mail"),
+        ]
+    commands["web"] = [
+        str(BIN / "gunicorn"),
+        "--workers",
+        "2",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--access-logfile",
+        "-",
+        "board:create_app()",
+    ]
+    commands["worker"] = [
+        str(BIN / "celery"),
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "4",
+        "--loglevel",
+        "INFO",
+    ]
     if not embedded:
-        commands["beat"] = [str(BIN / "celery"), "-A", "workers.celery_app", "beat",
-                            "--schedule", str(INSTANCE_DIR / "celerybeat-schedule"),
-                            "--loglevel", "INFO"]
+        commands["beat"] = [
+            str(BIN / "celery"),
+            "-A",
+            "workers.celery_app",
+            "beat",
+            "--schedule",
+            str(INSTANCE_DIR / "celerybeat-schedule"),
+            "--loglevel",
+            "INFO",
+        ]
 
-    processes = {name: subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT)
-                 for name, cmd in commands.items()}
+    processes = {
+        name: subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT) for name, cmd in commands.items()
+    }
     _banner(port, env["DEMO_PASSWORD"], embedded, sink)
 
     def _stop(*_: object) -> None:
@@ -111,8 +146,11 @@ def main() -> int:
 
 
 def _banner(port: str, password: str, embedded: bool, sink: bool) -> None:
-    mode = ("embedded: SQLite in instance/, in-memory broker inside the worker" if embedded
-            else "PostgreSQL and Redis from DATABASE_URL / REDIS_URL, with beat")
+    mode = (
+        "embedded: SQLite in instance/, in-memory broker inside the worker"
+        if embedded
+        else "PostgreSQL and Redis from DATABASE_URL / REDIS_URL, with beat"
+    )
     lines = [
         "",
         f"  The board is up at http://127.0.0.1:{port}/   ({mode})",
@@ -122,7 +160,9 @@ def _banner(port: str, password: str, embedded: bool, sink: bool) -> None:
         "",
     ]
     if sink:
-        lines.append(f"  Emails are delivered to a local SMTP sink and saved in {INSTANCE_DIR / 'mail'}")
+        lines.append(
+            f"  Emails are delivered to a local SMTP sink and saved in {INSTANCE_DIR / 'mail'}"
+        )
     lines.append("  Ctrl-C stops everything.\n")
     print("\n".join(lines), flush=True)
 

@@ -9,6 +9,18 @@ from board.outbox.models import OutboxMessage
 from board.reviews.models import Assignment, Review, ReviewVerdict
 
 __all__ = [
-    "ApiToken", "Assignment", "AuditEvent", "Case", "CaseEvent", "Consensus", "Institution",
-    "Notification", "OutboxMessage", "Record", "RecordBlob", "Review", "ReviewVerdict", "User",
+    "ApiToken",
+    "Assignment",
+    "AuditEvent",
+    "Case",
+    "CaseEvent",
+    "Consensus",
+    "Institution",
+    "Notification",
+    "OutboxMessage",
+    "Record",
+    "RecordBlob",
+    "Review",
+    "ReviewVerdict",
+    "User",
 ]

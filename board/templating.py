@@ -8,7 +8,14 @@ from typing import Any
 from flask import Flask
 
 from board.auth.roles import ROLE_LABEL, SPECIALTY_LABEL, Role, Specialty
-from board.cases.rules import RECORD_LABEL, STATUS_LABEL, TIMEPOINT_LABEL, CaseStatus, RecordKind, Timepoint
+from board.cases.rules import (
+    RECORD_LABEL,
+    STATUS_LABEL,
+    TIMEPOINT_LABEL,
+    CaseStatus,
+    RecordKind,
+    Timepoint,
+)
 
 
 def _label(table: dict[Any, str], enum: type, value: str | None) -> str:

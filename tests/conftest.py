@@ -33,17 +33,19 @@ def app() -> Iterator[Flask]:
 
     from board import create_app
 
-    application = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
-        "SECRET_KEY": "test-secret",
-        "WTF_CSRF_ENABLED": False,
-        # Integration tests call the routing service directly; tests about the
-        # worker start a real one (tests/workers, tests/e2e).
-        "OUTBOX_PUBLISH_ON_COMMIT": False,
-        "CELERY": {"broker_url": REDIS_URL},
-        "MAIL_PORT": 1,  # nothing listens: a test that sends mail starts its own server
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
+            "SECRET_KEY": "test-secret",
+            "WTF_CSRF_ENABLED": False,
+            # Integration tests call the routing service directly; tests about the
+            # worker start a real one (tests/workers, tests/e2e).
+            "OUTBOX_PUBLISH_ON_COMMIT": False,
+            "CELERY": {"broker_url": REDIS_URL},
+            "MAIL_PORT": 1,  # nothing listens: a test that sends mail starts its own server
+        }
+    )
     with application.app_context():
         upgrade()
     yield application

@@ -17,8 +17,8 @@ flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
 celery_app.steps["worker"].add(OutboxRelayStep)
 
-import workers.tasks.notifications  # noqa: E402,F401  (registers the tasks)
-import workers.tasks.reviews  # noqa: E402,F401
+import workers.tasks.notifications  # noqa: E402  (registers the tasks)
+import workers.tasks.reviews  # noqa: E402
 import workers.tasks.routing  # noqa: E402,F401
 
 app = celery_app

@@ -25,14 +25,25 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> dict[str, Any]:
-    content = ({"application/pdf": {"schema": {"type": "string", "format": "binary"}}} if pdf
-               else {"application/json": {"schema": {"type": "object"}}})
+    content = (
+        {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+        if pdf
+        else {"application/json": {"schema": {"type": "object"}}}
+    )
     out: dict[str, Any] = {str(ok_code): {"description": ok, "content": content}}
-    texts = {400: "Unreadable request", 401: "Missing or invalid token",
-             404: "Not found, or not yours to see", 409: "Not allowed in the current state",
-             413: "Upload larger than 20 MB", 422: "Invalid fields, one message per field"}
+    texts = {
+        400: "Unreadable request",
+        401: "Missing or invalid token",
+        404: "Not found, or not yours to see",
+        409: "Not allowed in the current state",
+        413: "Upload larger than 20 MB",
+        422: "Invalid fields, one message per field",
+    }
     for code in codes:
-        out[str(code)] = {"description": texts[code], "content": {"application/json": {"schema": _ref("Error")}}}
+        out[str(code)] = {
+            "description": texts[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
     return out
 
 
@@ -42,8 +53,9 @@ def _id(name: str) -> dict[str, Any]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    _, defs = models_json_schema([(m, "validation") for m in _MODELS],
-                                 ref_template="#/components/schemas/{model}")
+    _, defs = models_json_schema(
+        [(m, "validation") for m in _MODELS], ref_template="#/components/schemas/{model}"
+    )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["Error"] = {
         "type": "object",
@@ -54,103 +66,211 @@ def openapi_document() -> dict[str, Any]:
     case_path = [_id("case_id")]
     assignment_path = [_id("assignment_id")]
     paths: dict[str, Any] = {
-        "/api/v1/auth/token": {"post": {
-            "summary": "Exchange email and password for a bearer token",
-            "requestBody": _json_body({"type": "object", "required": ["username", "password"],
-                                       "properties": {"username": {"type": "string"},
-                                                      "password": {"type": "string"}}}),
-            "responses": _responses("A token", 401, 422)}},
-        "/api/v1/health": {"get": {"summary": "Database and broker reachability",
-                                   "responses": _responses("Status of each component")}},
+        "/api/v1/auth/token": {
+            "post": {
+                "summary": "Exchange email and password for a bearer token",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["username", "password"],
+                        "properties": {
+                            "username": {"type": "string"},
+                            "password": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": _responses("A token", 401, 422),
+            }
+        },
+        "/api/v1/health": {
+            "get": {
+                "summary": "Database and broker reachability",
+                "responses": _responses("Status of each component"),
+            }
+        },
         "/api/v1/cases": {
-            "post": {"summary": "Create a draft case", "security": secured,
-                     "requestBody": _json_body(_ref("CaseInput")),
-                     "responses": _responses("The draft", 401, 422, ok_code=201)},
-            "get": {"summary": "The caller's cases", "security": secured,
-                    "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
-                    "responses": _responses("Cases", 401)}},
+            "post": {
+                "summary": "Create a draft case",
+                "security": secured,
+                "requestBody": _json_body(_ref("CaseInput")),
+                "responses": _responses("The draft", 401, 422, ok_code=201),
+            },
+            "get": {
+                "summary": "The caller's cases",
+                "security": secured,
+                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
+                "responses": _responses("Cases", 401),
+            },
+        },
         "/api/v1/cases/{case_id}": {
             "parameters": case_path,
-            "get": {"summary": "One case with assignments and reviews", "security": secured,
-                    "responses": _responses("The case", 401, 404)},
-            "put": {"summary": "Replace a draft's fields", "security": secured,
-                    "requestBody": _json_body(_ref("CaseInput")),
-                    "responses": _responses("The draft", 401, 404, 409, 422)}},
+            "get": {
+                "summary": "One case with assignments and reviews",
+                "security": secured,
+                "responses": _responses("The case", 401, 404),
+            },
+            "put": {
+                "summary": "Replace a draft's fields",
+                "security": secured,
+                "requestBody": _json_body(_ref("CaseInput")),
+                "responses": _responses("The draft", 401, 404, 409, 422),
+            },
+        },
         "/api/v1/cases/{case_id}/records": {
             "parameters": case_path,
-            "post": {"summary": "Upload a record (PDF)", "security": secured,
-                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                         "type": "object", "required": ["kind", "file"],
-                         "properties": {"kind": {"type": "string",
-                                                 "enum": [k.value for k in RecordKind]},
-                                        "file": {"type": "string", "format": "binary"}}}}}},
-                     "responses": _responses("The record with its sha256", 401, 404, 409, 413, 422,
-                                             ok_code=201)}},
+            "post": {
+                "summary": "Upload a record (PDF)",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["kind", "file"],
+                                "properties": {
+                                    "kind": {
+                                        "type": "string",
+                                        "enum": [k.value for k in RecordKind],
+                                    },
+                                    "file": {"type": "string", "format": "binary"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(
+                    "The record with its sha256", 401, 404, 409, 413, 422, ok_code=201
+                ),
+            },
+        },
         "/api/v1/records/{record_id}": {
             "parameters": [_id("record_id")],
-            "get": {"summary": "Download a record", "security": secured,
-                    "responses": _responses("The PDF", 401, 404, pdf=True)}},
+            "get": {
+                "summary": "Download a record",
+                "security": secured,
+                "responses": _responses("The PDF", 401, 404, pdf=True),
+            },
+        },
         "/api/v1/cases/{case_id}/submit": {
             "parameters": case_path,
-            "post": {"summary": "Submit a complete draft for routing", "security": secured,
-                     "responses": _responses("Accepted for routing", 401, 404, 409, 422,
-                                             ok_code=202)}},
+            "post": {
+                "summary": "Submit a complete draft for routing",
+                "security": secured,
+                "responses": _responses("Accepted for routing", 401, 404, 409, 422, ok_code=202),
+            },
+        },
         "/api/v1/cases/{case_id}/withdraw": {
             "parameters": case_path,
-            "post": {"summary": "Withdraw a case", "security": secured,
-                     "requestBody": _json_body({"type": "object", "required": ["reason"],
-                                                "properties": {"reason": {"type": "string"}}}),
-                     "responses": _responses("Withdrawn", 401, 404, 409, 422)}},
-        "/api/v1/assignments": {"get": {"summary": "The caller's assignments", "security": secured,
-                                        "responses": _responses("Assignments", 401)}},
+            "post": {
+                "summary": "Withdraw a case",
+                "security": secured,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {"reason": {"type": "string"}},
+                    }
+                ),
+                "responses": _responses("Withdrawn", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/assignments": {
+            "get": {
+                "summary": "The caller's assignments",
+                "security": secured,
+                "responses": _responses("Assignments", 401),
+            }
+        },
         "/api/v1/assignments/{assignment_id}/accept": {
             "parameters": assignment_path,
-            "post": {"summary": "Accept an assignment", "security": secured,
-                     "responses": _responses("Accepted", 401, 404, 409)}},
+            "post": {
+                "summary": "Accept an assignment",
+                "security": secured,
+                "responses": _responses("Accepted", 401, 404, 409),
+            },
+        },
         "/api/v1/assignments/{assignment_id}/decline": {
             "parameters": assignment_path,
-            "post": {"summary": "Decline with a reason; the case is routed again",
-                     "security": secured, "requestBody": _json_body(_ref("DeclineInput")),
-                     "responses": _responses("Declined", 401, 404, 409, 422)}},
+            "post": {
+                "summary": "Decline with a reason; the case is routed again",
+                "security": secured,
+                "requestBody": _json_body(_ref("DeclineInput")),
+                "responses": _responses("Declined", 401, 404, 409, 422),
+            },
+        },
         "/api/v1/assignments/{assignment_id}/review": {
             "parameters": assignment_path,
-            "post": {"summary": "Sign the review (once)", "security": secured,
-                     "requestBody": _json_body(_ref("ReviewInput")),
-                     "responses": _responses("The signed review", 401, 404, 409, 422,
-                                             ok_code=201)}},
+            "post": {
+                "summary": "Sign the review (once)",
+                "security": secured,
+                "requestBody": _json_body(_ref("ReviewInput")),
+                "responses": _responses("The signed review", 401, 404, 409, 422, ok_code=201),
+            },
+        },
         "/api/v1/assignments/{assignment_id}/reassign": {
             "parameters": assignment_path,
-            "post": {"summary": "Coordinator: reassign (to a reviewer, or let routing pick)",
-                     "security": secured,
-                     "responses": _responses("The old assignment", 401, 404, 409, 422)}},
+            "post": {
+                "summary": "Coordinator: reassign (to a reviewer, or let routing pick)",
+                "security": secured,
+                "responses": _responses("The old assignment", 401, 404, 409, 422),
+            },
+        },
         "/api/v1/cases/{case_id}/assignments": {
             "parameters": case_path,
-            "post": {"summary": "Coordinator: assign a reviewer by hand", "security": secured,
-                     "requestBody": _json_body({"type": "object", "required": ["reviewer_id"],
-                                                "properties": {"reviewer_id": {"type": "integer"}}}),
-                     "responses": _responses("The assignment", 401, 404, 409, 422, ok_code=201)}},
+            "post": {
+                "summary": "Coordinator: assign a reviewer by hand",
+                "security": secured,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["reviewer_id"],
+                        "properties": {"reviewer_id": {"type": "integer"}},
+                    }
+                ),
+                "responses": _responses("The assignment", 401, 404, 409, 422, ok_code=201),
+            },
+        },
         "/api/v1/cases/{case_id}/consensus": {
             "parameters": case_path,
-            "post": {"summary": "Coordinator: sign the consensus", "security": secured,
-                     "requestBody": _json_body(_ref("ConsensusInput")),
-                     "responses": _responses("The consensus", 401, 404, 409, 422, ok_code=201)}},
+            "post": {
+                "summary": "Coordinator: sign the consensus",
+                "security": secured,
+                "requestBody": _json_body(_ref("ConsensusInput")),
+                "responses": _responses("The consensus", 401, 404, 409, 422, ok_code=201),
+            },
+        },
         "/api/v1/cases/{case_id}/release": {
             "parameters": case_path,
-            "post": {"summary": "Coordinator: release the second opinion", "security": secured,
-                     "responses": _responses("Released", 401, 404, 409)}},
+            "post": {
+                "summary": "Coordinator: release the second opinion",
+                "security": secured,
+                "responses": _responses("Released", 401, 404, 409),
+            },
+        },
         "/api/v1/cases/{case_id}/second-opinion.pdf": {
             "parameters": case_path,
-            "get": {"summary": "The second opinion as PDF", "security": secured,
-                    "responses": _responses("The PDF", 401, 404, pdf=True)}},
+            "get": {
+                "summary": "The second opinion as PDF",
+                "security": secured,
+                "responses": _responses("The PDF", 401, 404, pdf=True),
+            },
+        },
         "/api/v1/cases/{case_id}/acknowledge": {
             "parameters": case_path,
-            "post": {"summary": "Referrer: acknowledge the second opinion", "security": secured,
-                     "responses": _responses("Acknowledged", 401, 404, 409)}},
+            "post": {
+                "summary": "Referrer: acknowledge the second opinion",
+                "security": secured,
+                "responses": _responses("Acknowledged", 401, 404, 409),
+            },
+        },
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "The board: breast-cancer second opinions", "version": "1"},
-        "components": {"schemas": schemas,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
         "paths": paths,
     }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import text
@@ -36,8 +37,11 @@ def token_required(view: F) -> F:
         scheme, _, token = header.partition(" ")
         user = auth_services.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
         if user is None:
-            return error_response(401, "A valid bearer token is required",
-                                  "POST /api/v1/auth/token with your email and password")
+            return error_response(
+                401,
+                "A valid bearer token is required",
+                "POST /api/v1/auth/token with your email and password",
+            )
         g.api_user = user
         return view(*args, **kwargs)
 
@@ -79,15 +83,19 @@ def token() -> Any:
     data = body()
     if not isinstance(data, dict):
         raise InvalidInput([FieldError("body", "must be a JSON object")])
-    errors = [FieldError(k, "is required") for k in ("username", "password")
-              if not isinstance(data.get(k), str) or not data.get(k)]
+    errors = [
+        FieldError(k, "is required")
+        for k in ("username", "password")
+        if not isinstance(data.get(k), str) or not data.get(k)
+    ]
     if errors:
         raise InvalidInput(errors)
     user = auth_services.authenticate(data["username"], data["password"])
     if user is None:
         return error_response(401, "That email and password do not match an active account")
-    return jsonify({"token": auth_services.issue_token(user), "token_type": "Bearer",
-                    "role": user.role})
+    return jsonify(
+        {"token": auth_services.issue_token(user), "token_type": "Bearer", "role": user.role}
+    )
 
 
 def _case_payload(case_id: int) -> dict[str, Any]:
@@ -131,7 +139,9 @@ def create_case() -> Any:
 @token_required
 def list_cases() -> Any:
     status = request.args.get("status")
-    return jsonify({"cases": [ser.case_summary_json(c) for c in cases.cases_for(caller(), status=status)]})
+    return jsonify(
+        {"cases": [ser.case_summary_json(c) for c in cases.cases_for(caller(), status=status)]}
+    )
 
 
 @bp.get("/cases/<int:case_id>")
@@ -161,8 +171,9 @@ def upload_record(case_id: int) -> Any:
     if errors:
         raise InvalidInput(errors)
     assert upload is not None
-    record = cases.add_record(caller(), case_id, kind=kind, filename=upload.filename or "",
-                              data=upload.read())
+    record = cases.add_record(
+        caller(), case_id, kind=kind, filename=upload.filename or "", data=upload.read()
+    )
     return jsonify(ser.record_json(record)), 201
 
 
@@ -170,8 +181,11 @@ def upload_record(case_id: int) -> Any:
 @token_required
 def download_record(record_id: int) -> Response:
     record, data = cases.record_for_download(caller(), record_id)
-    return Response(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="record-{record.id}.pdf"'})
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="record-{record.id}.pdf"'},
+    )
 
 
 @bp.post("/cases/<int:case_id>/submit")
@@ -193,7 +207,9 @@ def withdraw_case(case_id: int) -> Any:
 @bp.get("/assignments")
 @token_required
 def list_assignments() -> Any:
-    return jsonify({"assignments": [ser.assignment_json(a) for a in reviews.assignments_for(caller())]})
+    return jsonify(
+        {"assignments": [ser.assignment_json(a) for a in reviews.assignments_for(caller())]}
+    )
 
 
 @bp.post("/assignments/<int:assignment_id>/accept")
@@ -258,16 +274,20 @@ def release(case_id: int) -> Any:
 @token_required
 def second_opinion(case_id: int) -> Response:
     opinion = meetings.second_opinion_for(caller(), case_id, action="second_opinion_download")
-    return Response(second_opinion_pdf(opinion), mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="second-opinion-case-{case_id}.pdf"'})
+    return Response(
+        second_opinion_pdf(opinion),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="second-opinion-case-{case_id}.pdf"'},
+    )
 
 
 @bp.post("/cases/<int:case_id>/acknowledge")
 @token_required
 def acknowledge(case_id: int) -> Any:
     case = meetings.acknowledge(caller(), case_id)
-    return jsonify({"id": case.id, "status": case.status,
-                    "acknowledged_at": ser.iso(case.acknowledged_at)})
+    return jsonify(
+        {"id": case.id, "status": case.status, "acknowledged_at": ser.iso(case.acknowledged_at)}
+    )
 
 
 @bp.errorhandler(404)

@@ -10,7 +10,9 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20
 
 
 class ConsensusInput(Strict):
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+    summary: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)
+    ]
     diagnosis: Diagnosis | None = None
     stage: Stage | None = None
     plan: Plan | None = None

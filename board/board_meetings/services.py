@@ -53,7 +53,9 @@ def record_consensus(coordinator: User, case_id: int, data: ConsensusInput) -> C
         version=(previous.version + 1) if previous else 1,
         supersedes_id=previous.id if previous else None,
         summary=data.summary,
-        diagnosis=data.diagnosis.model_dump(mode="json", exclude_none=True) if data.diagnosis else None,
+        diagnosis=data.diagnosis.model_dump(mode="json", exclude_none=True)
+        if data.diagnosis
+        else None,
         stage=data.stage.model_dump(mode="json", exclude_none=True) if data.stage else None,
         plan=data.plan.model_dump(mode="json", exclude_none=True) if data.plan else None,
         recommendations=data.recommendations,
@@ -62,10 +64,16 @@ def record_consensus(coordinator: User, case_id: int, data: ConsensusInput) -> C
     )
     db.session.add(consensus)
     db.session.flush()
-    transition(case, CaseStatus.CONSENSUS, actor=coordinator,
-               note=f"consensus version {consensus.version}")
-    audit.record("consensus_sign", actor=coordinator, case_id=case.id, object_type="consensus",
-                 object_id=consensus.id)
+    transition(
+        case, CaseStatus.CONSENSUS, actor=coordinator, note=f"consensus version {consensus.version}"
+    )
+    audit.record(
+        "consensus_sign",
+        actor=coordinator,
+        case_id=case.id,
+        object_type="consensus",
+        object_id=consensus.id,
+    )
     db.session.commit()
     return consensus
 
@@ -83,8 +91,9 @@ def release(coordinator: User, case_id: int) -> Case:
         message=f"The tumor board's second opinion on case #{case.id} is ready. "
         "Please read and acknowledge it.",
     )
-    audit.record("release", actor=coordinator, case_id=case.id, object_type="case",
-                 object_id=case.id)
+    audit.record(
+        "release", actor=coordinator, case_id=case.id, object_type="case", object_id=case.id
+    )
     db.session.commit()
     return case
 
@@ -99,8 +108,9 @@ def acknowledge(referrer: User, case_id: int) -> Case:
         raise Conflict("There is no released second opinion to acknowledge yet")
     case.acknowledged_at = utcnow()
     transition(case, CaseStatus.ACKNOWLEDGED, actor=referrer)
-    audit.record("acknowledge", actor=referrer, case_id=case.id, object_type="case",
-                 object_id=case.id)
+    audit.record(
+        "acknowledge", actor=referrer, case_id=case.id, object_type="case", object_id=case.id
+    )
     db.session.commit()
     return case
 
@@ -113,7 +123,9 @@ class SecondOpinion:
     consensus: Consensus
 
 
-def second_opinion_for(user: User, case_id: int, *, action: str = "second_opinion_view") -> SecondOpinion:
+def second_opinion_for(
+    user: User, case_id: int, *, action: str = "second_opinion_view"
+) -> SecondOpinion:
     """The consolidated second opinion, for the referrer once released and for the
     coordinator once a consensus exists."""
     case = case_for_viewer(user, case_id, audit_action=action)

@@ -58,8 +58,13 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
         return CaseStatus(self.status)
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        open_states = {CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW, CaseStatus.UNROUTABLE,
-                       CaseStatus.READY_FOR_BOARD, CaseStatus.CONSENSUS}
+        open_states = {
+            CaseStatus.SUBMITTED,
+            CaseStatus.IN_REVIEW,
+            CaseStatus.UNROUTABLE,
+            CaseStatus.READY_FOR_BOARD,
+            CaseStatus.CONSENSUS,
+        }
         return (
             self.due_at is not None
             and self.status_enum in open_states

@@ -65,7 +65,8 @@ REQUIRED_RECORDS: dict[Timepoint, tuple[RequiredRecord, ...]] = {
     Timepoint.PRE_SURGERY: (
         _PATHOLOGY,
         RequiredRecord(
-            RecordKind.IMAGING_REPORT, "a pre-surgery opinion reads the mammogram, ultrasound or MRI"
+            RecordKind.IMAGING_REPORT,
+            "a pre-surgery opinion reads the mammogram, ultrasound or MRI",
         ),
     ),
     Timepoint.POST_SURGERY: (

@@ -72,8 +72,12 @@ def create_draft(referrer: User, data: CaseInput) -> Case:
     _apply(case, data)
     db.session.add(case)
     db.session.flush()
-    db.session.add(CaseEvent(case_id=case.id, to_status=CaseStatus.DRAFT.value, actor_id=referrer.id))
-    audit.record("case_create", actor=referrer, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.add(
+        CaseEvent(case_id=case.id, to_status=CaseStatus.DRAFT.value, actor_id=referrer.id)
+    )
+    audit.record(
+        "case_create", actor=referrer, case_id=case.id, object_type="case", object_id=case.id
+    )
     db.session.commit()
     return case
 
@@ -122,8 +126,9 @@ def case_for_viewer(user: User, case_id: int, *, audit_action: str = "case_view"
     """The case if this user may see it (audited), else NotFound (audited as denied)."""
     case = db.session.get(Case, case_id)
     if case is None or not can_view(user, case):
-        audit.record(audit_action, actor=user, object_type="case", object_id=case_id,
-                     outcome="denied")
+        audit.record(
+            audit_action, actor=user, object_type="case", object_id=case_id, outcome="denied"
+        )
         db.session.commit()
         raise NotFound()
     audit.record(audit_action, actor=user, case_id=case.id, object_type="case", object_id=case.id)
@@ -186,8 +191,9 @@ def add_record(user: User, case_id: int, *, kind: str, filename: str, data: byte
     record.blob = RecordBlob(data=data)
     db.session.add(record)
     db.session.flush()
-    audit.record("record_upload", actor=user, case_id=case.id, object_type="record",
-                 object_id=record.id)
+    audit.record(
+        "record_upload", actor=user, case_id=case.id, object_type="record", object_id=record.id
+    )
     db.session.commit()
     return record
 
@@ -197,8 +203,9 @@ def remove_record(user: User, case_id: int, record_id: int) -> None:
     record = db.session.get(Record, record_id)
     if record is None or record.case_id != case.id:
         raise NotFound()
-    audit.record("record_delete", actor=user, case_id=case.id, object_type="record",
-                 object_id=record.id)
+    audit.record(
+        "record_delete", actor=user, case_id=case.id, object_type="record", object_id=record.id
+    )
     db.session.delete(record)
     db.session.commit()
 
@@ -250,7 +257,8 @@ def withdraw(user: User, case_id: int, reason: str) -> Case:
     if not reason.strip():
         raise InvalidInput([FieldError("reason", "is required to withdraw a case")])
     transition(case, CaseStatus.WITHDRAWN, actor=user, note=reason.strip())
-    audit.record("case_withdraw", actor=user, case_id=case.id, object_type="case",
-                 object_id=case.id)
+    audit.record(
+        "case_withdraw", actor=user, case_id=case.id, object_type="case", object_id=case.id
+    )
     db.session.commit()
     return case

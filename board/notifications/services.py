@@ -43,8 +43,11 @@ def inbox(user: User, *, unread_only: bool = False, limit: int = 50) -> list[Not
 def mark_read(user: User, notification_id: int) -> None:
     db.session.execute(
         update(Notification)
-        .where(Notification.id == notification_id, Notification.user_id == user.id,
-               Notification.read_at.is_(None))
+        .where(
+            Notification.id == notification_id,
+            Notification.user_id == user.id,
+            Notification.read_at.is_(None),
+        )
         .values(read_at=utcnow())
     )
     db.session.commit()
@@ -70,8 +73,9 @@ def send_email(notification_id: int, outbox_id: int | None = None) -> bool:
         f"Dear {user.name},\n\n{note.message}\n\nSign in to the board to see it: {link}\n\n"
         "This message carries no patient details by design.\n"
     )
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
-                      timeout=config["MAIL_TIMEOUT"]) as smtp:
+    with smtplib.SMTP(
+        config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]
+    ) as smtp:
         smtp.send_message(email)
     note.emailed_at = utcnow()
     outbox.mark_done(outbox_id)

@@ -126,8 +126,6 @@ def mark_done(message_id: int | None) -> None:
     )
 
 
-
-
 def _tell_coordinators_parked(message: OutboxMessage) -> None:
     from board.notifications.services import notify_coordinators
 

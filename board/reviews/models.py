@@ -22,7 +22,11 @@ class AssignmentStatus(enum.StrEnum):
 
 
 # An assignment that still counts for its specialty: at most one per case and specialty.
-ACTIVE_ASSIGNMENT = (AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED, AssignmentStatus.COMPLETED)
+ACTIVE_ASSIGNMENT = (
+    AssignmentStatus.OFFERED,
+    AssignmentStatus.ACCEPTED,
+    AssignmentStatus.COMPLETED,
+)
 OPEN_ASSIGNMENT = (AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED)
 _ACTIVE_SQL = text("status IN ('offered', 'accepted', 'completed')")
 

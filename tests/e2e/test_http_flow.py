@@ -43,9 +43,14 @@ def test_a_case_travels_from_submission_to_acknowledged_second_opinion(app, stac
     assert all("Ada Patient" not in m.as_string() for m in stack.mail.messages)
 
     verdicts = {
-        pathologist.email: f.review_body(diagnosis={
-            "verdict": "differ", "severity": "major", "rationale": "Grade 3 on re-read.",
-            "alternative": {"histologic_type": "invasive_ductal", "grade": 3}}),
+        pathologist.email: f.review_body(
+            diagnosis={
+                "verdict": "differ",
+                "severity": "major",
+                "rationale": "Grade 3 on re-read.",
+                "alternative": {"histologic_type": "invasive_ductal", "grade": 3},
+            }
+        ),
         medonc.email: f.review_body(),
     }
     for email, body in verdicts.items():
@@ -58,10 +63,14 @@ def test_a_case_travels_from_submission_to_acknowledged_second_opinion(app, stac
 
     board = HttpApi(stack.base_url, coordinator.email)
     assert board.get(f"/cases/{case_id}").json()["status"] == "ready_for_board"
-    consensus = board.post(f"/cases/{case_id}/consensus", {
-        "summary": "Grade 3 invasive ductal carcinoma; plan unchanged.",
-        "diagnosis": {"histologic_type": "invasive_ductal", "grade": 3},
-        "recommendations": "Consider Oncotype DX before deciding on chemotherapy."})
+    consensus = board.post(
+        f"/cases/{case_id}/consensus",
+        {
+            "summary": "Grade 3 invasive ductal carcinoma; plan unchanged.",
+            "diagnosis": {"histologic_type": "invasive_ductal", "grade": 3},
+            "recommendations": "Consider Oncotype DX before deciding on chemotherapy.",
+        },
+    )
     assert consensus.status_code == 201, consensus.text
     assert board.post(f"/cases/{case_id}/release").status_code == 200
 
@@ -71,9 +80,17 @@ def test_a_case_travels_from_submission_to_acknowledged_second_opinion(app, stac
 
     final = api.get(f"/cases/{case_id}").json()
     assert [e["to"] for e in final["timeline"]] == [
-        "draft", "submitted", "in_review", "ready_for_board", "consensus", "reported",
-        "acknowledged"]
+        "draft",
+        "submitted",
+        "in_review",
+        "ready_for_board",
+        "consensus",
+        "reported",
+        "acknowledged",
+    ]
     assert final["consensus"]["diagnosis"] == {"histologic_type": "invasive_ductal", "grade": 3}
     assert {r["diagnosis"]["verdict"] for r in final["reviews"]} == {"concur", "differ"}
-    wait_until(lambda: any(m["To"] == referrer.email for m in stack.mail.messages),
-               what="the referrer's release email")
+    wait_until(
+        lambda: any(m["To"] == referrer.email for m in stack.mail.messages),
+        what="the referrer's release email",
+    )

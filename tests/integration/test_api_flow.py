@@ -59,9 +59,14 @@ def test_a_case_goes_from_draft_to_acknowledged_through_the_api(client, ctx):
         reviewer = Api(client, people[person].email)
         (assignment,) = reviewer.get("/assignments").get_json()["assignments"]
         assert reviewer.post(f"/assignments/{assignment['id']}/accept").status_code == 200
-        body = f.review_body(stage={"verdict": "differ", "severity": "major",
-                                    "alternative": {"t": "cT3", "n": "cN1", "m": "cM0"},
-                                    "rationale": "The MRI shows a 5.5 cm mass."})
+        body = f.review_body(
+            stage={
+                "verdict": "differ",
+                "severity": "major",
+                "alternative": {"t": "cT3", "n": "cN1", "m": "cM0"},
+                "rationale": "The MRI shows a 5.5 cm mass.",
+            }
+        )
         signed = reviewer.post(f"/assignments/{assignment['id']}/review", body)
         assert signed.status_code == 201, signed.get_json()
         again = reviewer.post(f"/assignments/{assignment['id']}/review", body)
@@ -69,9 +74,13 @@ def test_a_case_goes_from_draft_to_acknowledged_through_the_api(client, ctx):
 
     coordinator = Api(client, people["coordinator"].email)
     assert coordinator.get(f"/cases/{case_id}").get_json()["status"] == "ready_for_board"
-    consensus = coordinator.post(f"/cases/{case_id}/consensus",
-                                 {"summary": "Upstage to cT3 cN1; neoadjuvant therapy first.",
-                                  "recommendations": "Neoadjuvant chemotherapy."})
+    consensus = coordinator.post(
+        f"/cases/{case_id}/consensus",
+        {
+            "summary": "Upstage to cT3 cN1; neoadjuvant therapy first.",
+            "recommendations": "Neoadjuvant chemotherapy.",
+        },
+    )
     assert consensus.status_code == 201, consensus.get_json()
     assert coordinator.post(f"/cases/{case_id}/release").status_code == 200
 
@@ -82,5 +91,12 @@ def test_a_case_goes_from_draft_to_acknowledged_through_the_api(client, ctx):
     assert acknowledged.get_json()["status"] == "acknowledged"
 
     timeline = [e["to"] for e in referrer.get(f"/cases/{case_id}").get_json()["timeline"]]
-    assert timeline == ["draft", "submitted", "in_review", "ready_for_board", "consensus",
-                        "reported", "acknowledged"]
+    assert timeline == [
+        "draft",
+        "submitted",
+        "in_review",
+        "ready_for_board",
+        "consensus",
+        "reported",
+        "acknowledged",
+    ]

@@ -38,32 +38,54 @@ def new_case(api: Api, **overrides) -> int:
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"timepoint": "later"}, "timepoint",
-         "must be one of post_biopsy, pre_surgery, post_surgery or during_treatment"),
-        ({"patient": {"name": "A", "birth_date": "14/03/1968", "mrn": "1", "sex": "female"}},
-         "patient.birth_date", "must be a date written as YYYY-MM-DD"),
-        ({"patient": {"name": "A", "birth_date": "2999-01-01", "mrn": "1", "sex": "female"}},
-         "patient.birth_date", "cannot be in the future"),
-        ({"patient": {"birth_date": "1968-03-14", "mrn": "1", "sex": "female"}},
-         "patient.name", "is required"),
-        ({"patient": {"name": " ", "birth_date": "1968-03-14", "mrn": "1", "sex": "female"}},
-         "patient.name", "must not be empty"),
-        ({"patient": {"name": "A", "birth_date": "1968-03-14", "mrn": "1", "sex": "f"}},
-         "patient.sex", "must be one of female, male, other or unknown"),
+        (
+            {"timepoint": "later"},
+            "timepoint",
+            "must be one of post_biopsy, pre_surgery, post_surgery or during_treatment",
+        ),
+        (
+            {"patient": {"name": "A", "birth_date": "14/03/1968", "mrn": "1", "sex": "female"}},
+            "patient.birth_date",
+            "must be a date written as YYYY-MM-DD",
+        ),
+        (
+            {"patient": {"name": "A", "birth_date": "2999-01-01", "mrn": "1", "sex": "female"}},
+            "patient.birth_date",
+            "cannot be in the future",
+        ),
+        (
+            {"patient": {"birth_date": "1968-03-14", "mrn": "1", "sex": "female"}},
+            "patient.name",
+            "is required",
+        ),
+        (
+            {"patient": {"name": " ", "birth_date": "1968-03-14", "mrn": "1", "sex": "female"}},
+            "patient.name",
+            "must not be empty",
+        ),
+        (
+            {"patient": {"name": "A", "birth_date": "1968-03-14", "mrn": "1", "sex": "f"}},
+            "patient.sex",
+            "must be one of female, male, other or unknown",
+        ),
         ({"diagnosis": {"grade": 4}}, "diagnosis.grade", "must be at most 3"),
         ({"diagnosis": {"grade": "two"}}, "diagnosis.grade", "must be a whole number"),
         ({"diagnosis": {"her2": "3+"}}, "diagnosis.her2", "must be one of positive, equivocal"),
         ({"diagnosis": {"HER2": "negative"}}, "diagnosis.HER2", "is not a field the board knows"),
         ({"stage": {"t": "T5"}}, "stage.t", "is not written in a form the board recognises"),
         ({"plan": {"radiation": "maybe"}}, "plan.radiation", "must be true or false"),
-        ({"requested_specialties": ["oncology"]}, "requested_specialties.0",
-         "must be one of pathology"),
+        (
+            {"requested_specialties": ["oncology"]},
+            "requested_specialties.0",
+            "must be one of pathology",
+        ),
         ({"insurance": {"insurer": "X"}}, "insurance.second_opinion_covered", "is required"),
         ({"question": ""}, "question", "must not be empty"),
     ],
 )
-def test_a_bad_case_field_is_refused_with_a_message_naming_it(client, people, change, field,
-                                                             message):
+def test_a_bad_case_field_is_refused_with_a_message_naming_it(
+    client, people, change, field, message
+):
     api = Api(client, people["referrer"].email)
     response = api.post("/cases", f.case_body(**change))
     assert response.status_code == 422
@@ -87,8 +109,9 @@ def test_the_api_needs_a_valid_token(client, people):
 
 
 def test_a_wrong_password_gets_no_token(client, people):
-    response = client.post("/api/v1/auth/token",
-                           json={"username": people["referrer"].email, "password": "wrong"})
+    response = client.post(
+        "/api/v1/auth/token", json={"username": people["referrer"].email, "password": "wrong"}
+    )
     assert response.status_code == 401
     assert "token" not in response.get_json()
     missing = client.post("/api/v1/auth/token", json={"username": people["referrer"].email})
@@ -144,16 +167,24 @@ def test_a_submitted_case_can_no_longer_be_changed(client, people):
 @pytest.mark.parametrize(
     ("verdict", "message"),
     [
-        ({"verdict": "differ", "rationale": "x", "alternative": {"t": "cT3"}},
-         "a differ needs a severity"),
-        ({"verdict": "differ", "severity": "major", "alternative": {"t": "cT3"}},
-         "a differ needs a rationale"),
-        ({"verdict": "differ", "severity": "major", "rationale": "bigger"},
-         "a differ needs your alternative"),
+        (
+            {"verdict": "differ", "rationale": "x", "alternative": {"t": "cT3"}},
+            "a differ needs a severity",
+        ),
+        (
+            {"verdict": "differ", "severity": "major", "alternative": {"t": "cT3"}},
+            "a differ needs a rationale",
+        ),
+        (
+            {"verdict": "differ", "severity": "major", "rationale": "bigger"},
+            "a differ needs your alternative",
+        ),
         ({"verdict": "concur", "severity": "minor"}, "a concur has no severity"),
         ({"verdict": "maybe"}, "must be one of concur or differ"),
-        ({"verdict": "differ", "severity": "huge", "rationale": "x", "alternative": "cT3"},
-         "must be one of minor or major"),
+        (
+            {"verdict": "differ", "severity": "huge", "rationale": "x", "alternative": "cT3"},
+            "must be one of minor or major",
+        ),
     ],
 )
 def test_a_bad_verdict_is_refused_with_a_message(client, people, verdict, message):
@@ -162,12 +193,17 @@ def test_a_bad_verdict_is_refused_with_a_message(client, people, verdict, messag
     referrer.upload(case_id, "pathology_report", f.pdf())
     referrer.post(f"/cases/{case_id}/submit")
     route_case(case_id)
-    reviewer_email = next(p.email for k, p in people.items() if k.endswith("pathologist")
-                          and Api(client, p.email).get("/assignments").get_json()["assignments"])
+    reviewer_email = next(
+        p.email
+        for k, p in people.items()
+        if k.endswith("pathologist")
+        and Api(client, p.email).get("/assignments").get_json()["assignments"]
+    )
     reviewer = Api(client, reviewer_email)
     (assignment,) = reviewer.get("/assignments").get_json()["assignments"]
-    response = reviewer.post(f"/assignments/{assignment['id']}/review",
-                             f.review_body(stage=verdict))
+    response = reviewer.post(
+        f"/assignments/{assignment['id']}/review", f.review_body(stage=verdict)
+    )
     assert response.status_code == 422
     text = " ".join(messages(response).values())
     assert message in text, text
@@ -180,19 +216,39 @@ def test_a_differ_alternative_uses_the_case_fields(client, people):
     referrer.post(f"/cases/{case_id}/submit")
     route_case(case_id)
     assignment = next(
-        a for p in ("pathologist", "other_pathologist")
+        a
+        for p in ("pathologist", "other_pathologist")
         for a in Api(client, people[p].email).get("/assignments").get_json()["assignments"]
     )
-    reviewer = next(Api(client, people[p].email) for p in ("pathologist", "other_pathologist")
-                    if people[p].id == assignment["reviewer"]["id"])
-    bad = reviewer.post(f"/assignments/{assignment['id']}/review", f.review_body(
-        stage={"verdict": "differ", "severity": "major", "rationale": "x",
-               "alternative": {"t": "cT9"}}))
+    reviewer = next(
+        Api(client, people[p].email)
+        for p in ("pathologist", "other_pathologist")
+        if people[p].id == assignment["reviewer"]["id"]
+    )
+    bad = reviewer.post(
+        f"/assignments/{assignment['id']}/review",
+        f.review_body(
+            stage={
+                "verdict": "differ",
+                "severity": "major",
+                "rationale": "x",
+                "alternative": {"t": "cT9"},
+            }
+        ),
+    )
     assert bad.status_code == 422
     assert "stage.alternative" in " ".join(messages(bad))
-    good = reviewer.post(f"/assignments/{assignment['id']}/review", f.review_body(
-        stage={"verdict": "differ", "severity": "major", "rationale": "5.5 cm on MRI",
-               "alternative": {"t": "cT3", "n": "cN0", "m": "cM0"}}))
+    good = reviewer.post(
+        f"/assignments/{assignment['id']}/review",
+        f.review_body(
+            stage={
+                "verdict": "differ",
+                "severity": "major",
+                "rationale": "5.5 cm on MRI",
+                "alternative": {"t": "cT3", "n": "cN0", "m": "cM0"},
+            }
+        ),
+    )
     assert good.status_code == 201
     assert good.get_json()["stage"]["alternative"] == {"t": "cT3", "n": "cN0", "m": "cM0"}
 

@@ -26,8 +26,9 @@ def world(client, ctx):
         "admin": f.user(Role.ADMIN, away),
     }
     referrer = Api(client, people["referrer"].email)
-    case_id = referrer.post("/cases", f.case_body(requested_specialties=["medical_oncology"])
-                            ).get_json()["id"]
+    case_id = referrer.post(
+        "/cases", f.case_body(requested_specialties=["medical_oncology"])
+    ).get_json()["id"]
     record_id = referrer.upload(case_id, "pathology_report", f.pdf()).get_json()["id"]
     referrer.post(f"/cases/{case_id}/submit")
     # Two idle pathologists tie; the stable tie-break picks `pathologist` (lower id).
@@ -47,8 +48,10 @@ def test_a_case_that_is_not_yours_looks_exactly_like_a_missing_one(world):
 
 def test_only_the_assigned_reviewers_see_the_case(world):
     case_id = world["case_id"]
-    assigned = {a["reviewer"]["id"] for a in
-                world["api"]["coordinator"].get(f"/cases/{case_id}").get_json()["assignments"]}
+    assigned = {
+        a["reviewer"]["id"]
+        for a in world["api"]["coordinator"].get(f"/cases/{case_id}").get_json()["assignments"]
+    }
     for name in ("pathologist", "medonc", "bystander"):
         status = world["api"][name].get(f"/cases/{case_id}").status_code
         expected = 200 if world["people"][name].id in assigned else 404
@@ -95,10 +98,13 @@ def test_reviewers_do_not_see_each_others_reviews_before_the_board(world):
     for name in ("pathologist", "medonc"):
         api = world["api"][name]
         (assignment,) = api.get("/assignments").get_json()["assignments"]
-        assert api.post(f"/assignments/{assignment['id']}/review", f.review_body()).status_code == 201
+        assert (
+            api.post(f"/assignments/{assignment['id']}/review", f.review_body()).status_code == 201
+        )
     seen_by_pathologist = world["api"]["pathologist"].get(f"/cases/{case_id}").get_json()
     assert [r["reviewer_id"] for r in seen_by_pathologist["reviews"]] == [
-        world["people"]["pathologist"].id]
+        world["people"]["pathologist"].id
+    ]
     assert len(world["api"]["coordinator"].get(f"/cases/{case_id}").get_json()["reviews"]) == 2
     # The referrer sees reviews only in the released second opinion.
     assert world["api"]["referrer"].get(f"/cases/{case_id}").get_json()["reviews"] == []

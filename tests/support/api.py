@@ -42,8 +42,9 @@ class HttpApi:
 
         self.base = f"{base_url}/api/v1"
         self.session = requests.Session()
-        response = self.session.post(f"{self.base}/auth/token",
-                                     json={"username": email, "password": password}, timeout=10)
+        response = self.session.post(
+            f"{self.base}/auth/token", json={"username": email, "password": password}, timeout=10
+        )
         assert response.status_code == 200, response.text
         self.session.headers["Authorization"] = f"Bearer {response.json()['token']}"
 
@@ -54,5 +55,9 @@ class HttpApi:
         return self.session.post(f"{self.base}{path}", json=json, timeout=30)
 
     def upload(self, case_id: int, kind: str, data: bytes, filename: str = "report.pdf") -> Any:
-        return self.session.post(f"{self.base}/cases/{case_id}/records", data={"kind": kind},
-                                 files={"file": (filename, data, "application/pdf")}, timeout=30)
+        return self.session.post(
+            f"{self.base}/cases/{case_id}/records",
+            data={"kind": kind},
+            files={"file": (filename, data, "application/pdf")},
+            timeout=30,
+        )

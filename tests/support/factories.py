@@ -29,8 +29,13 @@ def institution(name: str | None = None, networks: list[str] | None = None) -> I
     return inst
 
 
-def user(role: Role, inst: Institution | None = None, *, email: str | None = None,
-         name: str | None = None) -> User:
+def user(
+    role: Role,
+    inst: Institution | None = None,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+) -> User:
     inst = inst or institution()
     n = next(_counter)
     account = auth.create_user(
@@ -47,18 +52,36 @@ def user(role: Role, inst: Institution | None = None, *, email: str | None = Non
 def case_body(**overrides: Any) -> dict[str, Any]:
     """The case body of the issue, which must keep working as the model grows."""
     body: dict[str, Any] = {
-        "patient": {"name": "Ada Patient", "birth_date": "1968-03-14", "mrn": "MRN-0001",
-                    "sex": "female"},
+        "patient": {
+            "name": "Ada Patient",
+            "birth_date": "1968-03-14",
+            "mrn": "MRN-0001",
+            "sex": "female",
+        },
         "timepoint": "post_biopsy",
         "question": "Please confirm the grade and receptor status.",
         "requested_specialties": [],
-        "diagnosis": {"histologic_type": "invasive_ductal", "laterality": "left", "grade": 2,
-                      "er": "positive", "pr": "positive", "her2": "negative"},
+        "diagnosis": {
+            "histologic_type": "invasive_ductal",
+            "laterality": "left",
+            "grade": 2,
+            "er": "positive",
+            "pr": "positive",
+            "her2": "negative",
+        },
         "stage": {"t": "cT2", "n": "cN0", "m": "cM0", "clinical_prognostic": "IB"},
-        "plan": {"neoadjuvant": False, "surgery": "lumpectomy", "radiation": True,
-                 "endocrine": "letrozole"},
-        "insurance": {"insurer": "Acme Health", "second_opinion_covered": True,
-                      "required_by_insurer": False, "pathology_review_covered": True},
+        "plan": {
+            "neoadjuvant": False,
+            "surgery": "lumpectomy",
+            "radiation": True,
+            "endocrine": "letrozole",
+        },
+        "insurance": {
+            "insurer": "Acme Health",
+            "second_opinion_covered": True,
+            "required_by_insurer": False,
+            "pathology_review_covered": True,
+        },
     }
     body.update(overrides)
     return body

@@ -14,8 +14,7 @@ HOME, AWAY, OTHER = 1, 2, 3
 
 
 def facts(timepoint: T = T.POST_BIOPSY, **kwargs: object) -> CaseFacts:
-    return CaseFacts(timepoint=timepoint, referrer_id=100, referrer_institution_id=HOME,
-                     **kwargs)  # type: ignore[arg-type]
+    return CaseFacts(timepoint=timepoint, referrer_id=100, referrer_institution_id=HOME, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -24,13 +23,21 @@ def facts(timepoint: T = T.POST_BIOPSY, **kwargs: object) -> CaseFacts:
         (T.POST_BIOPSY, (), False, {S.PATHOLOGY}),
         (T.POST_BIOPSY, (S.BREAST_RADIOLOGY,), False, {S.PATHOLOGY, S.BREAST_RADIOLOGY}),
         (T.PRE_SURGERY, (), False, {S.BREAST_SURGERY, S.BREAST_RADIOLOGY, S.MEDICAL_ONCOLOGY}),
-        (T.PRE_SURGERY, (), True,
-         {S.BREAST_SURGERY, S.BREAST_RADIOLOGY, S.MEDICAL_ONCOLOGY, S.PLASTIC_SURGERY}),
+        (
+            T.PRE_SURGERY,
+            (),
+            True,
+            {S.BREAST_SURGERY, S.BREAST_RADIOLOGY, S.MEDICAL_ONCOLOGY, S.PLASTIC_SURGERY},
+        ),
         (T.POST_SURGERY, (), False, {S.MEDICAL_ONCOLOGY, S.RADIATION_ONCOLOGY, S.PATHOLOGY}),
         (T.POST_SURGERY, (), True, {S.MEDICAL_ONCOLOGY, S.RADIATION_ONCOLOGY, S.PATHOLOGY}),
         (T.DURING_TREATMENT, (), False, {S.MEDICAL_ONCOLOGY}),
-        (T.DURING_TREATMENT, (S.RADIATION_ONCOLOGY, S.MEDICAL_ONCOLOGY), False,
-         {S.MEDICAL_ONCOLOGY, S.RADIATION_ONCOLOGY}),
+        (
+            T.DURING_TREATMENT,
+            (S.RADIATION_ONCOLOGY, S.MEDICAL_ONCOLOGY),
+            False,
+            {S.MEDICAL_ONCOLOGY, S.RADIATION_ONCOLOGY},
+        ),
     ],
 )
 def test_each_timepoint_needs_the_specialties_of_the_domain_table(
@@ -57,29 +64,59 @@ LATE = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
     ("roster", "case_kwargs", "chosen", "why"),
     [
         # Least loaded wins.
-        ([pathologist(1, open_assignments=3), pathologist(2, open_assignments=1)], {}, 2,
-         "least loaded"),
+        (
+            [pathologist(1, open_assignments=3), pathologist(2, open_assignments=1)],
+            {},
+            2,
+            "least loaded",
+        ),
         # Equal load: whoever waited longest since their last assignment.
-        ([pathologist(1, last_assigned_at=LATE), pathologist(2, last_assigned_at=EARLY)], {}, 2,
-         "longest since last assignment"),
+        (
+            [pathologist(1, last_assigned_at=LATE), pathologist(2, last_assigned_at=EARLY)],
+            {},
+            2,
+            "longest since last assignment",
+        ),
         # Never assigned counts as waiting longest.
         ([pathologist(1, last_assigned_at=EARLY), pathologist(2)], {}, 2, "never assigned"),
         # Full tie: the lower id, so the choice is stable.
         ([pathologist(2), pathologist(1)], {}, 1, "stable tie-break"),
         # Conflict of interest: the referrer's institution is excluded even if idle.
-        ([pathologist(1, institution=HOME), pathologist(2, open_assignments=5)], {}, 2,
-         "conflict of interest"),
+        (
+            [pathologist(1, institution=HOME), pathologist(2, open_assignments=5)],
+            {},
+            2,
+            "conflict of interest",
+        ),
         # Inactive accounts are never chosen.
         ([pathologist(1, active=False), pathologist(2, open_assignments=5)], {}, 2, "inactive"),
         # A reviewer who declined is not offered the case again.
-        ([pathologist(1), pathologist(2, open_assignments=5)],
-         {"excluded_reviewer_ids": frozenset({1})}, 2, "declined"),
+        (
+            [pathologist(1), pathologist(2, open_assignments=5)],
+            {"excluded_reviewer_ids": frozenset({1})},
+            2,
+            "declined",
+        ),
         # A network restriction keeps only in-network reviewers.
-        ([pathologist(1), pathologist(2, open_assignments=5, insurer_networks=frozenset({"Acme"}))],
-         {"insurer": "Acme", "network_restricted": True}, 2, "network"),
+        (
+            [
+                pathologist(1),
+                pathologist(2, open_assignments=5, insurer_networks=frozenset({"Acme"})),
+            ],
+            {"insurer": "Acme", "network_restricted": True},
+            2,
+            "network",
+        ),
         # Without the restriction, the network does not matter.
-        ([pathologist(1), pathologist(2, open_assignments=5, insurer_networks=frozenset({"Acme"}))],
-         {"insurer": "Acme", "network_restricted": False}, 1, "no restriction"),
+        (
+            [
+                pathologist(1),
+                pathologist(2, open_assignments=5, insurer_networks=frozenset({"Acme"})),
+            ],
+            {"insurer": "Acme", "network_restricted": False},
+            1,
+            "no restriction",
+        ),
     ],
 )
 def test_the_least_loaded_eligible_reviewer_is_chosen(roster, case_kwargs, chosen, why):
@@ -117,7 +154,9 @@ def test_covered_specialties_are_not_routed_again():
 
 
 def test_the_reason_explains_the_choice():
-    decision = route(facts(), [pathologist(1, open_assignments=2), pathologist(2, open_assignments=4)])
+    decision = route(
+        facts(), [pathologist(1, open_assignments=2), pathologist(2, open_assignments=4)]
+    )
     (choice,) = decision.choices
     assert "required at the post-biopsy timepoint" in choice.reason
     assert "least loaded of 2 eligible (2 open assignments)" in choice.reason

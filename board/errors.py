@@ -62,8 +62,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
+        limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         messages = {
-            413: "The file is larger than the 20 MB the board accepts",
+            413: f"The file is larger than the {limit_mb} MB the board accepts",
             400: exc.description or "The request could not be read",
         }
         return error_response(exc.code or 500, messages.get(exc.code or 0, exc.name))

@@ -70,11 +70,15 @@ def _message(error: Any) -> str:
     return str(error["msg"])
 
 
+# Branch tags of tagged unions (see board/reviews/schemas.py): not fields, so not shown.
+_UNION_TAGS = frozenset({"structured", "free-text"})
+
+
 def errors_from(exc: ValidationError) -> list[FieldError]:
     out = []
     for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"]) or "body"
-        out.append(FieldError(loc, _message(error)))
+        parts = [str(part) for part in error["loc"] if part not in _UNION_TAGS]
+        out.append(FieldError(".".join(parts) or "body", _message(error)))
     return out
 
 

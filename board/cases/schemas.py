@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -96,6 +99,34 @@ N_PATTERN = r"^(c|p|yc|yp)?N(X|0\(i\+\)|0\(mol\+\)|0|1mi|1a|1b|1c|1|2a|2b|2|3a|3
 M_PATTERN = r"^(c|p)?M(0\(i\+\)|0|1)$"
 
 
+def _category(pattern: str, allowed: str) -> Any:
+    """An AJCC category checked against its pattern, refused with the allowed forms."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        value = value.strip()
+        if not compiled.match(value):
+            raise ValueError(f"must be {allowed}")
+        return value
+
+    return Annotated[
+        str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": pattern})
+    ]
+
+
+TCategory = _category(
+    T_PATTERN,
+    "an AJCC 8th edition T category: prefix c, p, yc or yp, then TX, Tis, T0, T1mi, "
+    "T1a, T1b, T1c, T2, T3, T4a, T4b, T4c or T4d (e.g. cT2)",
+)
+NCategory = _category(
+    N_PATTERN,
+    "an AJCC 8th edition N category: prefix c, p, yc or yp, then NX, N0, N0(i+), "
+    "N0(mol+), N1mi, N1, N1a-c, N2, N2a-b, N3 or N3a-c (e.g. cN0)",
+)
+MCategory = _category(M_PATTERN, "an AJCC 8th edition M category: cM0, cM0(i+), cM1 or pM1")
+
+
 class Patient(Strict):
     name: Text
     birth_date: dt.date
@@ -124,9 +155,9 @@ class Diagnosis(Strict):
 
 
 class Stage(Strict):
-    t: Annotated[str, StringConstraints(pattern=T_PATTERN)] | None = None
-    n: Annotated[str, StringConstraints(pattern=N_PATTERN)] | None = None
-    m: Annotated[str, StringConstraints(pattern=M_PATTERN)] | None = None
+    t: TCategory | None = None  # type: ignore[valid-type]
+    n: NCategory | None = None  # type: ignore[valid-type]
+    m: MCategory | None = None  # type: ignore[valid-type]
     anatomic: StageGroup | None = None
     clinical_prognostic: StageGroup | None = None
     pathological_prognostic: StageGroup | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, model_validator
+from pydantic import Discriminator, StringConstraints, Tag, model_validator
 
 from board.cases.schemas import Diagnosis, Plan, Stage, Strict
 from board.reviews.models import Severity, Verdict
@@ -46,18 +46,30 @@ class _VerdictBase(Strict):
         return self.alternative.model_dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
 
 
+def _alternative_kind(value: Any) -> str:
+    return "free-text" if isinstance(value, str) else "structured"
+
+
 # The alternative uses the same fields as the case's own diagnosis, stage or plan,
 # so it can be compared field by field; free text is accepted for what fields cannot say.
+# The discriminator picks one branch, so an error names only the fields that were sent.
+def _alternative(model: type[Strict]) -> Any:
+    return Annotated[
+        Annotated[model, Tag("structured")] | Annotated[FreeText, Tag("free-text")],
+        Discriminator(_alternative_kind),
+    ]
+
+
 class DiagnosisVerdict(_VerdictBase):
-    alternative: Diagnosis | FreeText | None = None
+    alternative: _alternative(Diagnosis) | None = None  # type: ignore[valid-type]
 
 
 class StageVerdict(_VerdictBase):
-    alternative: Stage | FreeText | None = None
+    alternative: _alternative(Stage) | None = None  # type: ignore[valid-type]
 
 
 class PlanVerdict(_VerdictBase):
-    alternative: Plan | FreeText | None = None
+    alternative: _alternative(Plan) | None = None  # type: ignore[valid-type]
 
 
 class ReviewInput(Strict):

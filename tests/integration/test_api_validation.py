@@ -72,7 +72,8 @@ def new_case(api: Api, **overrides) -> int:
         ({"diagnosis": {"grade": "two"}}, "diagnosis.grade", "must be a whole number"),
         ({"diagnosis": {"her2": "3+"}}, "diagnosis.her2", "must be one of positive, equivocal"),
         ({"diagnosis": {"HER2": "negative"}}, "diagnosis.HER2", "is not a field the board knows"),
-        ({"stage": {"t": "T5"}}, "stage.t", "is not written in a form the board recognises"),
+        ({"stage": {"t": "T5"}}, "stage.t", "must be an AJCC 8th edition T category"),
+        ({"stage": {"m": "M2"}}, "stage.m", "must be an AJCC 8th edition M category: cM0"),
         ({"plan": {"radiation": "maybe"}}, "plan.radiation", "must be true or false"),
         (
             {"requested_specialties": ["oncology"]},

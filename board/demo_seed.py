@@ -45,7 +45,7 @@ NETWORKS = {
 
 
 def _case(name: str, mrn: str, timepoint: str, question: str, **extra: object) -> CaseInput:
-    body = {
+    body: dict[str, object] = {
         "patient": {"name": name, "birth_date": "1968-03-14", "mrn": mrn, "sex": "female"},
         "timepoint": timepoint,
         "question": question,
@@ -97,9 +97,7 @@ def seed(password: str) -> bool:
         )
     db.session.commit()
 
-    user = {
-        email: db.session.scalar(select(User).where(User.email == email)) for email, *_ in ACCOUNTS
-    }
+    user = {u.email: u for u in db.session.scalars(select(User))}
     referrer = user["referrer@demo.test"]
     coordinator = user["coordinator@demo.test"]
 

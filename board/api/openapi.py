@@ -62,7 +62,7 @@ def openapi_document() -> dict[str, Any]:
         "required": ["error"],
         "properties": {"error": {"type": "string"}, "details": {}},
     }
-    secured = [{"bearer": []}]
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
     case_path = [_id("case_id")]
     assignment_path = [_id("assignment_id")]
     paths: dict[str, Any] = {

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import text
+from werkzeug.exceptions import BadRequest
 
 from board.api import serializers as ser
 from board.api.openapi import openapi_document
@@ -53,9 +54,16 @@ def caller() -> User:
 
 
 def body() -> Any:
-    data = request.get_json(silent=True)
-    if data is None:
+    """The JSON body. Unparseable JSON is a 400; a body that is not JSON at all, or
+    not an object, is a 422 naming what to send."""
+    if not request.is_json:
         raise InvalidInput([FieldError("body", "must be JSON with Content-Type application/json")])
+    try:
+        data = request.get_json()
+    except BadRequest:
+        raise BadRequest("The body is not valid JSON; check quotes, commas and brackets") from None
+    if not isinstance(data, dict):
+        raise InvalidInput([FieldError("body", "must be a JSON object")])
     return data
 
 
@@ -81,8 +89,6 @@ def health() -> tuple[Response, int]:
 @bp.post("/auth/token")
 def token() -> Any:
     data = body()
-    if not isinstance(data, dict):
-        raise InvalidInput([FieldError("body", "must be a JSON object")])
     errors = [
         FieldError(k, "is required")
         for k in ("username", "password")
@@ -198,8 +204,7 @@ def submit_case(case_id: int) -> Any:
 @bp.post("/cases/<int:case_id>/withdraw")
 @token_required
 def withdraw_case(case_id: int) -> Any:
-    data = body()
-    reason = data.get("reason", "") if isinstance(data, dict) else ""
+    reason = body().get("reason", "")
     case = cases.withdraw(caller(), case_id, str(reason))
     return jsonify({"id": case.id, "status": case.status})
 
@@ -247,8 +252,7 @@ def reassign_assignment(assignment_id: int) -> Any:
 @bp.post("/cases/<int:case_id>/assignments")
 @token_required
 def assign_reviewer(case_id: int) -> Any:
-    data = body()
-    reviewer_id = data.get("reviewer_id") if isinstance(data, dict) else None
+    reviewer_id = body().get("reviewer_id")
     if not isinstance(reviewer_id, int):
         raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
     assignment = reviews.assign_by_hand(caller(), case_id, reviewer_id)

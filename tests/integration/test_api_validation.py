@@ -288,3 +288,13 @@ def test_an_unknown_path_is_a_json_404(client):
     response = client.get("/api/v1/no-such-thing")
     assert response.status_code == 404
     assert response.get_json()["error"] == "Not Found"
+
+
+def test_unparseable_json_is_a_400_and_a_json_list_is_a_422(client, people):
+    api = Api(client, people["referrer"].email)
+    broken = api.post("/cases", data='{"patient": ', content_type="application/json")
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.get_json()["error"]
+    listed = api.post("/cases", [f.case_body()])
+    assert listed.status_code == 422
+    assert messages(listed)["body"] == "must be a JSON object"

@@ -205,7 +205,7 @@ def submit_case(case_id: int) -> Any:
 @token_required
 def withdraw_case(case_id: int) -> Any:
     reason = body().get("reason", "")
-    case = cases.withdraw(caller(), case_id, str(reason))
+    case = cases.withdraw(caller(), case_id, str(reason or ""))
     return jsonify({"id": case.id, "status": case.status})
 
 

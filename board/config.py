@@ -41,6 +41,7 @@ def _defaults() -> dict[str, Any]:
         # is configured; the worker's relay thread publishes whatever that missed.
         "OUTBOX_PUBLISH_ON_COMMIT": redis_url is not None,
         "OUTBOX_POLL_SECONDS": 0.5,
+        "OUTBOX_RELAY_GRACE_SECONDS": 2,
         # A published message not done after this long is republished (tasks are idempotent).
         "OUTBOX_REDELIVER_AFTER_SECONDS": 120,
         # A message delivered this many times without finishing is parked for the coordinator.

@@ -240,10 +240,9 @@ def submit(user: User, case_id: int) -> Case:
     case.submitted_at = now
     case.due_at = now + dt.timedelta(days=current_app.config["REVIEW_DAYS"])
     transition(case, CaseStatus.SUBMITTED, actor=user)
-    message = outbox.services.enqueue("routing.route_case", case_id=case.id)
+    outbox.services.enqueue("routing.route_case", case_id=case.id)
     audit.record("case_submit", actor=user, case_id=case.id, object_type="case", object_id=case.id)
     db.session.commit()
-    outbox.services.publish_now([message])
     return case
 
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import select, update
+from flask import current_app, has_app_context
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from board.db import utcnow
 from board.extensions import db
@@ -20,7 +21,13 @@ def enqueue(task: str, **ids: int) -> OutboxMessage:
     for key, value in ids.items():
         if not isinstance(value, int):
             raise TypeError(f"outbox argument {key} must be an id, got {type(value).__name__}")
-    message = OutboxMessage(task=task, payload=dict(ids))
+    now = utcnow()
+    available_at = now
+    if current_app.config["OUTBOX_PUBLISH_ON_COMMIT"]:
+        # The committing process publishes at once; the relay waits a moment before
+        # stepping in, so a healthy publish is not doubled by the relay.
+        available_at = now + dt.timedelta(seconds=current_app.config["OUTBOX_RELAY_GRACE_SECONDS"])
+    message = OutboxMessage(task=task, payload=dict(ids), created_at=now, available_at=available_at)
     db.session.add(message)
     return message
 
@@ -30,24 +37,60 @@ def _publish(message_id: int, task: str, payload: dict[str, Any]) -> None:
     celery.send_task(task, kwargs={**payload, "outbox_id": message_id}, retry=False)
 
 
-def publish_now(messages: Iterable[OutboxMessage]) -> None:
-    """Best-effort publish right after the commit, for latency. Never raises:
-    if the broker is down the message stays pending and the relay sends it later."""
-    if not current_app.config["OUTBOX_PUBLISH_ON_COMMIT"]:
-        return
+@dataclass(frozen=True)
+class _Flushed:
+    id: int
+    task: str
+    payload: dict[str, Any]
+
+
+_SESSION_KEY = "outbox_flushed"
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_new_messages(session: Session, flush_context: Any) -> None:
+    # Ids exist from the flush on; after the commit the objects are expired and
+    # must not be touched, so the facts are kept here.
+    flushed = session.info.setdefault(_SESSION_KEY, [])
+    for obj in session.new:
+        if isinstance(obj, OutboxMessage):
+            flushed.append(_Flushed(obj.id, obj.task, dict(obj.payload)))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_messages(session: Session) -> None:
+    session.info.pop(_SESSION_KEY, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_committed_messages(session: Session) -> None:
+    """Tasks are sent only after their state change is committed, never before."""
+    flushed: list[_Flushed] = session.info.pop(_SESSION_KEY, [])
+    if flushed and has_app_context() and current_app.config["OUTBOX_PUBLISH_ON_COMMIT"]:
+        publish_now(flushed)
+
+
+def publish_now(messages: list[_Flushed]) -> None:
+    """Best-effort publish right after the commit, for latency. Never raises: if
+    the broker is down the messages stay pending and the relay sends them later."""
+    published = []
     for message in messages:
         try:
             _publish(message.id, message.task, message.payload)
         except Exception as exc:  # broker down or slow: the relay will retry
             log.warning("outbox %s not published now (%s); the relay will", message.id, exc)
-            db.session.rollback()
-            return
-        db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.status == OutboxStatus.PENDING)
-            .values(status=OutboxStatus.PUBLISHED, published_at=utcnow())
-        )
-        db.session.commit()
+            break
+        published.append(message.id)
+    if published:
+        # A connection of its own: the session that just committed is mid-event.
+        with db.engine.begin() as conn:
+            conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(published), OutboxMessage.status == OutboxStatus.PENDING
+                )
+                .values(status=OutboxStatus.PUBLISHED, published_at=utcnow())
+            )
 
 
 def relay_once(batch: int = 100) -> int:

@@ -19,6 +19,7 @@ from board.extensions import db
 from board.notifications.services import notify, notify_coordinators
 from board.outbox import services as outbox
 from board.reviews.models import (
+    ACTIVE_ASSIGNMENT,
     OPEN_ASSIGNMENT,
     Assignment,
     AssignmentStatus,
@@ -82,11 +83,10 @@ def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
         message=f"A reviewer declined case #{assignment.case_id} ({specialty}); "
         "it is being routed to the next eligible reviewer.",
     )
-    message = outbox.enqueue("routing.route_case", case_id=assignment.case_id)
+    outbox.enqueue("routing.route_case", case_id=assignment.case_id)
     audit.record("assignment_decline", actor=reviewer, case_id=assignment.case_id,
                  object_type="assignment", object_id=assignment.id)
     db.session.commit()
-    outbox.publish_now([message])
     return assignment
 
 
@@ -198,7 +198,9 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
     if assignment is None:
         raise NotFound()
     if assignment.status not in OPEN_ASSIGNMENT:
-        raise Conflict(f"This assignment is {assignment.status}; only an open one can be reassigned")
+        raise Conflict(
+            f"This assignment is {assignment.status}; only an open one can be reassigned"
+        )
     assignment.status = AssignmentStatus.REASSIGNED.value
     notify(
         assignment.reviewer_id,
@@ -209,14 +211,12 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
     )
     audit.record("assignment_reassign", actor=coordinator, case_id=assignment.case_id,
                  object_type="assignment", object_id=assignment.id)
-    messages = []
     if new_reviewer_id is not None:
         db.session.flush()
         _assign_by_hand(coordinator, assignment.case_id, new_reviewer_id)
     else:
-        messages.append(outbox.enqueue("routing.route_case", case_id=assignment.case_id))
+        outbox.enqueue("routing.route_case", case_id=assignment.case_id)
     db.session.commit()
-    outbox.publish_now(messages)
     return assignment
 
 
@@ -252,7 +252,7 @@ def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assign
         select(Assignment).where(
             Assignment.case_id == case.id,
             Assignment.specialty == specialty.value,
-            Assignment.status.in_(OPEN_ASSIGNMENT + (AssignmentStatus.COMPLETED,)),
+            Assignment.status.in_(ACTIVE_ASSIGNMENT),
         )
     )
     if taken is not None:
@@ -300,3 +300,15 @@ def flag_overdue() -> int:
         )
     db.session.commit()
     return len(overdue)
+
+
+def active_assignment_on(reviewer: User, case_id: int) -> Assignment | None:
+    """The reviewer's active assignment on a case, if any (how a link to the case
+    finds the reviewer's own page for it)."""
+    return db.session.scalar(
+        select(Assignment).where(
+            Assignment.case_id == case_id,
+            Assignment.reviewer_id == reviewer.id,
+            Assignment.status.in_(ACTIVE_ASSIGNMENT),
+        )
+    )

@@ -78,21 +78,56 @@ def test_the_sweeper_returns_stuck_messages_to_pending(ctx):
     assert statuses == {stuck.id: "pending", fresh.id: "published", done.id: "done"}
 
 
-def test_a_broker_outage_leaves_the_message_pending_without_an_error(app):
+def publishing_app(app, broker_url: str):
+    """An app that publishes on commit, as the web process does with Redis configured."""
     from board import create_app
 
-    unreachable = create_app(
+    other = create_app(
         {
             **{k: app.config[k] for k in ("TESTING", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY")},
             "OUTBOX_PUBLISH_ON_COMMIT": True,
-            "CELERY": {"broker_url": f"redis://127.0.0.1:{free_port()}/0"},  # nothing listens
+            "CELERY": {"broker_url": broker_url},
         }
     )
     app.extensions["celery"].set_default()  # keep the suite's Celery app the default
-    with unreachable.app_context():
-        message = outbox.enqueue("routing.route_case", case_id=9)
+    return other
+
+
+def test_a_message_is_published_right_after_its_commit_and_not_before(app, broker):
+    with publishing_app(app, REDIS_URL).app_context():
+        message = outbox.enqueue("routing.route_case", case_id=5)
+        db.session.flush()
+        assert queued_tasks(broker) == []
         db.session.commit()
-        outbox.publish_now([message])  # must not raise
+        assert queued_tasks(broker) == [
+            ("routing.route_case", {"case_id": 5, "outbox_id": message.id})
+        ]
+        db.session.refresh(message)
+        assert message.status == OutboxStatus.PUBLISHED
+        # The relay leaves it alone: it is no longer pending.
+        assert outbox.relay_once() == 0
+        db.session.remove()
+
+
+def test_a_rolled_back_message_is_never_published(app, broker):
+    with publishing_app(app, REDIS_URL).app_context():
+        outbox.enqueue("routing.route_case", case_id=6)
+        db.session.flush()
+        db.session.rollback()
+        db.session.commit()
+        assert queued_tasks(broker) == []
+        db.session.remove()
+
+
+def test_a_broker_outage_leaves_the_message_pending_without_an_error(app):
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with publishing_app(app, unreachable).app_context():
+        message = outbox.enqueue("routing.route_case", case_id=9)
+        db.session.commit()  # publishing fails quietly after the commit
+        db.session.refresh(message)
+        assert message.status == OutboxStatus.PENDING
+        message.available_at = utcnow()  # past the relay's grace period
+        db.session.commit()
         assert outbox.relay_once() == 0
         db.session.refresh(message)
         assert message.status == OutboxStatus.PENDING

@@ -115,3 +115,8 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def all_accounts() -> list[User]:
+    """Every account, for the administrator's accounts page."""
+    return list(db.session.scalars(select(User).order_by(User.role, User.email)))

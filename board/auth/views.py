@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from board.auth import services
 from board.auth.models import User
 from board.auth.roles import Role
+from board.errors import NotFound
 from board.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -68,10 +69,6 @@ def logout() -> Response:
 @bp.get("/admin/accounts")
 @login_required
 def accounts() -> Response | str:
-    from flask import abort
-    from sqlalchemy import select
-
     if current_user.role != Role.ADMIN:
-        abort(404)
-    users = db.session.scalars(select(User).order_by(User.role, User.email)).all()
-    return render_template("auth/accounts.html", users=users)
+        raise NotFound()
+    return render_template("auth/accounts.html", users=services.all_accounts())

@@ -3,6 +3,8 @@ the decision. Idempotent: it only fills specialties that have no active assignme
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -15,8 +17,8 @@ from board.cases.services import transition
 from board.extensions import db
 from board.notifications.services import notify, notify_coordinators
 from board.outbox import services as outbox
-from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Assignment, AssignmentStatus
-from board.routing.policy import CaseFacts, Reviewer, RoutingDecision, route
+from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Assignment
+from board.routing.policy import CaseFacts, Gap, Reviewer, RoutingDecision, route
 
 
 def _facts(case: Case) -> CaseFacts:
@@ -140,3 +142,59 @@ def refresh_status(case: Case, *, actor: User | None, uncovered: int | None = No
                 case_id=case.id,
                 message=f"Every review of case #{case.id} is in; it is ready for the board.",
             )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A reviewer the coordinator may pick by hand, with what stands in the way."""
+
+    user: User
+    specialty: Specialty
+    open_assignments: int
+    # Why a hand assignment would be refused (assign_by_hand refuses it too), or None.
+    blocked: str | None
+    # What routing would hold against them but a coordinator may knowingly override.
+    caveat: str | None
+
+
+@dataclass(frozen=True)
+class Staffing:
+    gaps: tuple[Gap, ...]
+    candidates: tuple[Candidate, ...]
+
+    def for_specialty(self, specialty: str) -> list[Candidate]:
+        return [c for c in self.candidates if c.specialty.value == specialty]
+
+
+def staffing(case: Case) -> Staffing:
+    """What the coordinator's case page needs to fix routing: the required specialties
+    nobody covers (with why) and every active reviewer, least loaded first."""
+    facts = _facts(case)
+    reviewers = [r for r in roster() if r.active]
+    decision = route(facts, reviewers)
+    on_case = set(
+        db.session.scalars(select(Assignment.reviewer_id).where(Assignment.case_id == case.id))
+    )
+    users = {
+        u.id: u
+        for u in db.session.scalars(select(User).where(User.id.in_([r.id for r in reviewers])))
+    }
+    candidates = []
+    for reviewer in reviewers:
+        blocked = None
+        if reviewer.institution_id == case.institution_id or reviewer.id == case.referrer_id:
+            blocked = "works at the referrer's institution (conflict of interest)"
+        elif reviewer.id in on_case:
+            blocked = "already assigned this case once"
+        caveat = None
+        if facts.network_restricted and facts.insurer not in reviewer.insurer_networks:
+            caveat = f"outside the {facts.insurer} network"
+        candidates.append(
+            Candidate(
+                users[reviewer.id], reviewer.specialty, reviewer.open_assignments, blocked, caveat
+            )
+        )
+    candidates.sort(
+        key=lambda c: (c.specialty.value, c.blocked is not None, c.open_assignments, c.user.name)
+    )
+    return Staffing(decision.gaps, tuple(candidates))

@@ -28,6 +28,7 @@ from board.reviews.models import (
 )
 from board.reviews.schemas import ReviewInput
 from board.routing.services import refresh_status
+from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
 
@@ -66,6 +67,7 @@ def accept(reviewer: User, assignment_id: int) -> Assignment:
     return assignment
 
 
+@atomic
 def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
     """A declined assignment is routed again at once to the next eligible reviewer."""
     if not reason or not reason.strip():
@@ -112,6 +114,7 @@ def _signature(reviewer: User, assignment: Assignment, data: ReviewInput, signed
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@atomic
 def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Review:
     """Signs the review. There is one per assignment and it is never edited."""
     assignment = _own_assignment(reviewer, assignment_id, lock=True)
@@ -190,6 +193,7 @@ def _coordinator(user: User) -> None:
         raise NotFound()
 
 
+@atomic
 def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None) -> Assignment:
     """Takes an open assignment off its reviewer; gives it to the named reviewer or,
     with none named, lets routing pick the next eligible one."""
@@ -220,6 +224,7 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
     return assignment
 
 
+@atomic
 def assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assignment:
     _coordinator(coordinator)
     assignment = _assign_by_hand(coordinator, case_id, reviewer_id)

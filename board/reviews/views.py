@@ -14,7 +14,6 @@ from board.auth.models import User
 from board.auth.roles import Role
 from board.cases.views import CHOICES, Page, errors_by_field, form_data, me, require_role, see_other
 from board.errors import Conflict, NotFound
-from board.extensions import db
 from board.reviews import services as reviews
 from board.reviews.models import Assignment, Verdict
 from board.reviews.schemas import DeclineInput, ReviewInput
@@ -179,9 +178,6 @@ def reassign(assignment_id: int) -> Response:
             "success",
         )
     except (InvalidInput, Conflict) as exc:
-        # The service may have stopped half way (taken the assignment off, then refused
-        # the new reviewer): none of it may ride along with a later commit.
-        db.session.rollback()
         _flash_refusal(exc)
     if case_id is None:
         return see_other("cases.dashboard")
@@ -198,6 +194,5 @@ def assign(case_id: int) -> Response:
         reviews.assign_by_hand(user, case_id, reviewer_id)
         flash("The reviewer is assigned and told by email.", "success")
     except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
         _flash_refusal(exc)
     return see_other("cases.detail", case_id=case_id)

@@ -175,3 +175,17 @@ def test_a_referrer_can_withdraw_with_a_reason(world):
     )
     route_case(case_id)  # a routing message still in flight does nothing
     assert db.session.scalar(select(Assignment).where(Assignment.case_id == case_id)) is None
+
+
+def test_a_refused_reassignment_changes_nothing(world):
+    case_id = submitted_case(world["api"]["referrer"])
+    route_case(case_id)
+    (assignment,) = world["api"]["pathologist"].get("/assignments").get_json()["assignments"]
+    refused = world["api"]["coordinator"].post(
+        f"/assignments/{assignment['id']}/reassign",
+        {"reviewer_id": world["people"]["home_pathologist"].id},
+    )
+    assert refused.status_code == 422
+    db.session.expire_all()
+    assert db.session.get(Assignment, assignment["id"]).status == "offered"
+    assert notes_for(world["people"]["pathologist"].id, "reassigned") == []

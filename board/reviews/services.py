@@ -27,7 +27,7 @@ from board.reviews.models import (
     ReviewVerdict,
 )
 from board.reviews.schemas import ReviewInput
-from board.routing.services import refresh_status
+from board.routing.services import create_assignment, refresh_status
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
@@ -61,8 +61,13 @@ def accept(reviewer: User, assignment_id: int) -> Assignment:
         raise Conflict(f"This assignment is {assignment.status} and can no longer be accepted")
     assignment.status = AssignmentStatus.ACCEPTED.value
     assignment.responded_at = utcnow()
-    audit.record("assignment_accept", actor=reviewer, case_id=assignment.case_id,
-                 object_type="assignment", object_id=assignment.id)
+    audit.record(
+        "assignment_accept",
+        actor=reviewer,
+        case_id=assignment.case_id,
+        object_type="assignment",
+        object_id=assignment.id,
+    )
     db.session.commit()
     return assignment
 
@@ -86,8 +91,13 @@ def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
         "it is being routed to the next eligible reviewer.",
     )
     outbox.enqueue("routing.route_case", case_id=assignment.case_id)
-    audit.record("assignment_decline", actor=reviewer, case_id=assignment.case_id,
-                 object_type="assignment", object_id=assignment.id)
+    audit.record(
+        "assignment_decline",
+        actor=reviewer,
+        case_id=assignment.case_id,
+        object_type="assignment",
+        object_id=assignment.id,
+    )
     db.session.commit()
     return assignment
 
@@ -151,8 +161,9 @@ def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Revi
     assignment.status = AssignmentStatus.COMPLETED.value
     assignment.completed_at = now
     db.session.flush()
-    audit.record("review_submit", actor=reviewer, case_id=case.id, object_type="review",
-                 object_id=review.id)
+    audit.record(
+        "review_submit", actor=reviewer, case_id=case.id, object_type="review", object_id=review.id
+    )
     refresh_status(case, actor=reviewer)
     db.session.commit()
     return review
@@ -163,8 +174,13 @@ def assignment_for_reviewer(reviewer: User, assignment_id: int) -> Assignment:
     assignment = _own_assignment(reviewer, assignment_id)
     if assignment.status in (AssignmentStatus.DECLINED, AssignmentStatus.REASSIGNED):
         raise NotFound()
-    audit.record("case_view", actor=reviewer, case_id=assignment.case_id,
-                 object_type="assignment", object_id=assignment.id)
+    audit.record(
+        "case_view",
+        actor=reviewer,
+        case_id=assignment.case_id,
+        object_type="assignment",
+        object_id=assignment.id,
+    )
     db.session.commit()
     return assignment
 
@@ -213,8 +229,13 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
         message=f"Your assignment on case #{assignment.case_id} was given to another reviewer "
         "by the coordinator; no action is needed from you.",
     )
-    audit.record("assignment_reassign", actor=coordinator, case_id=assignment.case_id,
-                 object_type="assignment", object_id=assignment.id)
+    audit.record(
+        "assignment_reassign",
+        actor=coordinator,
+        case_id=assignment.case_id,
+        object_type="assignment",
+        object_id=assignment.id,
+    )
     if new_reviewer_id is not None:
         db.session.flush()
         _assign_by_hand(coordinator, assignment.case_id, new_reviewer_id)
@@ -242,13 +263,18 @@ def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assign
     if reviewer is None or reviewer.specialty is None or not reviewer.active:
         raise InvalidInput([FieldError("reviewer_id", "is not an active reviewer")])
     if reviewer.institution_id == case.institution_id:
-        raise InvalidInput([FieldError(
-            "reviewer_id",
-            "works at the referrer's institution (conflict of interest); choose someone else",
-        )])
+        raise InvalidInput(
+            [
+                FieldError(
+                    "reviewer_id",
+                    "works at the referrer's institution (conflict of interest); choose someone else",
+                )
+            ]
+        )
     existing = db.session.scalar(
-        select(Assignment).where(Assignment.case_id == case.id,
-                                 Assignment.reviewer_id == reviewer.id)
+        select(Assignment).where(
+            Assignment.case_id == case.id, Assignment.reviewer_id == reviewer.id
+        )
     )
     if existing is not None:
         raise Conflict("This reviewer has already been assigned this case once")
@@ -262,26 +288,13 @@ def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assign
     )
     if taken is not None:
         raise Conflict(f"{SPECIALTY_LABEL[specialty]} is already covered on this case")
-    assert case.due_at is not None
-    assignment = Assignment(
-        case_id=case.id,
+    assignment = create_assignment(
+        case,
         reviewer_id=reviewer.id,
-        specialty=specialty.value,
+        specialty=specialty,
         reason=f"assigned by the coordinator, {coordinator.name}",
-        assigned_by_id=coordinator.id,
-        due_at=case.due_at,
+        assigned_by=coordinator,
     )
-    db.session.add(assignment)
-    db.session.flush()
-    notify(
-        reviewer.id,
-        kind="assignment",
-        case_id=case.id,
-        message=f"You have been asked to review case #{case.id} ({SPECIALTY_LABEL[specialty]}); "
-        f"due {case.due_at:%Y-%m-%d %H:%M} UTC.",
-    )
-    audit.record("assign", actor=coordinator, case_id=case.id, object_type="assignment",
-                 object_id=assignment.id)
     refresh_status(case, actor=coordinator)
     return assignment
 
@@ -291,8 +304,11 @@ def flag_overdue() -> int:
     now = utcnow()
     overdue = db.session.scalars(
         select(Assignment)
-        .where(Assignment.status.in_(OPEN_ASSIGNMENT), Assignment.due_at < now,
-               Assignment.overdue_flagged_at.is_(None))
+        .where(
+            Assignment.status.in_(OPEN_ASSIGNMENT),
+            Assignment.due_at < now,
+            Assignment.overdue_flagged_at.is_(None),
+        )
         .with_for_update(skip_locked=True)
     ).all()
     for assignment in overdue:

@@ -41,11 +41,15 @@ def _facts(case: Case) -> CaseFacts:
 
 def roster() -> list[Reviewer]:
     """Every reviewer with their current load, in two queries whatever the roster size."""
-    open_counts = select(
-        Assignment.reviewer_id,
-        func.count().filter(Assignment.status.in_(OPEN_ASSIGNMENT)).label("open"),
-        func.max(Assignment.created_at).label("last"),
-    ).group_by(Assignment.reviewer_id).subquery()
+    open_counts = (
+        select(
+            Assignment.reviewer_id,
+            func.count().filter(Assignment.status.in_(OPEN_ASSIGNMENT)).label("open"),
+            func.max(Assignment.created_at).label("last"),
+        )
+        .group_by(Assignment.reviewer_id)
+        .subquery()
+    )
     rows = db.session.execute(
         select(User, Institution.insurer_networks, open_counts.c.open, open_counts.c.last)
         .join(Institution, Institution.id == User.institution_id)
@@ -86,27 +90,51 @@ def route_case(case_id: int, outbox_id: int | None = None) -> RoutingDecision | 
     return decision
 
 
+def create_assignment(
+    case: Case,
+    *,
+    reviewer_id: int,
+    specialty: Specialty,
+    reason: str,
+    assigned_by: User | None = None,
+) -> Assignment:
+    """Adds one assignment, tells the reviewer (inbox and email) and audits it.
+    Caller commits. The unique constraints make a second one for the same
+    reviewer or specialty fail instead of doubling."""
+    assert case.due_at is not None
+    assignment = Assignment(
+        case_id=case.id,
+        reviewer_id=reviewer_id,
+        specialty=specialty.value,
+        reason=reason,
+        assigned_by_id=assigned_by.id if assigned_by else None,
+        due_at=case.due_at,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    notify(
+        reviewer_id,
+        kind="assignment",
+        case_id=case.id,
+        message=f"You have been asked to review case #{case.id} ({SPECIALTY_LABEL[specialty]}); "
+        f"due {case.due_at:%Y-%m-%d %H:%M} UTC.",
+    )
+    audit.record(
+        "assign",
+        actor=assigned_by,
+        case_id=case.id,
+        object_type="assignment",
+        object_id=assignment.id,
+    )
+    return assignment
+
+
 def _assign(case: Case) -> RoutingDecision:
     decision = route(_facts(case), roster())
-    assert case.due_at is not None
     for choice in decision.choices:
-        assignment = Assignment(
-            case_id=case.id,
-            reviewer_id=choice.reviewer_id,
-            specialty=choice.specialty.value,
-            reason=choice.reason,
-            due_at=case.due_at,
+        create_assignment(
+            case, reviewer_id=choice.reviewer_id, specialty=choice.specialty, reason=choice.reason
         )
-        db.session.add(assignment)
-        db.session.flush()
-        notify(
-            choice.reviewer_id,
-            kind="assignment",
-            case_id=case.id,
-            message=f"You have been asked to review case #{case.id} "
-            f"({SPECIALTY_LABEL[choice.specialty]}); due {case.due_at:%Y-%m-%d %H:%M} UTC.",
-        )
-        audit.record("assign", case_id=case.id, object_type="assignment", object_id=assignment.id)
     if decision.choices or decision.gaps:
         case.routing_note = decision.summary
     if decision.gaps:
@@ -127,11 +155,14 @@ def refresh_status(case: Case, *, actor: User | None, uncovered: int | None = No
         return
     if uncovered is None:
         uncovered = len(route(_facts(case), []).gaps)
-    open_count = db.session.scalar(
-        select(func.count()).select_from(Assignment).where(
-            Assignment.case_id == case.id, Assignment.status.in_(OPEN_ASSIGNMENT)
+    open_count = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .where(Assignment.case_id == case.id, Assignment.status.in_(OPEN_ASSIGNMENT))
         )
-    ) or 0
+        or 0
+    )
     target = review_progress_status(uncovered_specialties=uncovered, open_assignments=open_count)
     if target is not case.status_enum:
         previous = case.status_enum

@@ -12,9 +12,10 @@ from board.board_meetings import services as meetings
 from board.board_meetings.report import second_opinion_pdf as render_pdf
 from board.board_meetings.schemas import ConsensusInput
 from board.cases import services as cases
-from board.cases.views import Page, errors_by_field, form_data, me, render_case_page, see_other
+from board.cases.views import render_case_page
 from board.errors import Conflict
 from board.validation import InvalidInput, parse
+from board.web import Page, errors_by_field, form_data, me, see_other
 
 bp = Blueprint("board_meetings", __name__)
 

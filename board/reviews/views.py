@@ -12,12 +12,12 @@ from werkzeug.wrappers import Response
 
 from board.auth.models import User
 from board.auth.roles import Role
-from board.cases.views import CHOICES, Page, errors_by_field, form_data, me, require_role, see_other
 from board.errors import Conflict, NotFound
 from board.reviews import services as reviews
 from board.reviews.models import Assignment, Verdict
 from board.reviews.schemas import DeclineInput, ReviewInput
 from board.validation import FieldError, InvalidInput, parse
+from board.web import CHOICES, Page, errors_by_field, form_data, me, require_role, see_other
 
 bp = Blueprint("reviews", __name__)
 

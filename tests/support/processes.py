@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
@@ -43,7 +47,7 @@ class MailSink:
     port: int
     messages: list[Message] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -59,18 +63,29 @@ def mail_sink() -> Iterator[MailSink]:
         controller.stop()
 
 
-def service_env(*, mail_port: int, database_url: str = DATABASE_URL,
-                redis_url: str | None = REDIS_URL, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL", "REDIS_URL"))}
-    env.update({
-        "DATABASE_URL": database_url,
-        "FLASK_SECRET_KEY": "test-secret",
-        "FLASK_MAIL_SERVER": "127.0.0.1",
-        "FLASK_MAIL_PORT": str(mail_port),
-        # Republish a stuck message after seconds, not minutes, so tests stay short.
-        "FLASK_OUTBOX_REDELIVER_AFTER_SECONDS": "3",
-        "PYTHONUNBUFFERED": "1",
-    })
+def service_env(
+    *,
+    mail_port: int,
+    database_url: str = DATABASE_URL,
+    redis_url: str | None = REDIS_URL,
+    **extra: str,
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FLASK_", "DATABASE_URL", "REDIS_URL"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "FLASK_SECRET_KEY": "test-secret",
+            "FLASK_MAIL_SERVER": "127.0.0.1",
+            "FLASK_MAIL_PORT": str(mail_port),
+            # Republish a stuck message after seconds, not minutes, so tests stay short.
+            "FLASK_OUTBOX_REDELIVER_AFTER_SECONDS": "3",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if redis_url:
         env["REDIS_URL"] = redis_url
     env.update(extra)
@@ -82,8 +97,14 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signals the whole process group (a prefork worker has children)."""
@@ -104,22 +125,57 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
 
-def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker",
-                 concurrency: int = 2, pool: str = "prefork") -> Proc:
-    proc = Proc(name, [str(BIN / "celery"), "-A", "workers.celery_app", "worker",
-                       "--loglevel", "INFO", "--concurrency", str(concurrency), "--pool", pool,
-                       "--without-heartbeat", "--without-gossip", "--without-mingle"],
-                env, log_dir)
-    wait_until(lambda: "ready." in proc.output() or proc.process.poll() is not None,
-               timeout=60, what="the Celery worker to start")
+def worker_command(concurrency: int = 2, pool: str = "prefork") -> list[str]:
+    """The worker as start_worker runs it, for tests that must act before it is ready."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        pool,
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def start_worker(
+    env: dict[str, str],
+    log_dir: Path,
+    name: str = "worker",
+    concurrency: int = 2,
+    pool: str = "prefork",
+) -> Proc:
+    proc = Proc(name, worker_command(concurrency, pool), env, log_dir)
+    wait_until(
+        lambda: "ready." in proc.output() or proc.process.poll() is not None,
+        timeout=60,
+        what="the Celery worker to start",
+    )
     assert proc.process.poll() is None, proc.output()
     return proc
 
 
 def start_web(env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
     port = free_port()
-    proc = Proc("web", [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                        "board:create_app()"], env, log_dir)
+    proc = Proc(
+        "web",
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "board:create_app()",
+        ],
+        env,
+        log_dir,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def _up() -> bool:

@@ -1,0 +1,158 @@
+"""Redis being down delays work; it never loses a submission or shows a 500.
+
+The test runs a Redis of its own on a free port (never the machine's Redis on
+6379), a gunicorn web server and a real worker on it, stops that Redis, submits
+a case over HTTP, and starts Redis again on the same port."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from flask import Flask
+from sqlalchemy import text
+
+from board.auth.roles import Role
+from board.extensions import db
+from tests.support import factories as f
+from tests.support.processes import (
+    Proc,
+    mail_sink,
+    service_env,
+    start_web,
+    start_worker,
+    wait_until,
+)
+from tests.support.services import free_port
+from tests.workers.conftest import Http, build_world
+
+
+class OwnRedis:
+    """A throwaway redis-server: no persistence, so a restart starts empty, like a
+    crashed broker that lost its queues."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.proc: Proc | None = None
+
+    def start(self) -> None:
+        command = [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
+        self.proc = Proc(f"redis-{self.port}", command, {}, self.log_dir)
+        wait_until(self.answers, timeout=10, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.stop()
+        wait_until(lambda: not self.answers(), timeout=10, what="redis-server to stop")
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.process.poll() is None:
+            server.proc.stop()
+
+
+def _scalar(sql: str, **params: Any) -> Any:
+    with db.engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_is_back(
+    app: Flask, ctx: None, own_redis: OwnRedis, logs: Path
+) -> None:
+    world = build_world(pathologists=1, oncologists=1)
+    other_referrer = f.user(Role.REFERRER, world.referrer.institution)
+    with mail_sink() as mail:
+        env = service_env(mail_port=mail.port, redis_url=own_redis.url)
+        web, base = start_web(env, logs)
+        worker = start_worker(env, logs)
+        try:
+            referrer = Http(base, world.referrer.email)
+            case_id = referrer.complete_draft()
+
+            own_redis.stop()
+
+            started = time.monotonic()
+            submitted = referrer.post(f"/cases/{case_id}/submit")
+            submit_seconds = time.monotonic() - started
+            assert submitted.status_code == 202, submitted.text
+            assert submitted.json()["status"] == "submitted"
+
+            started = time.monotonic()
+            health = requests.get(f"{base}/api/v1/health", timeout=30)
+            health_seconds = time.monotonic() - started
+            assert (health.status_code, health.json()) == (
+                200,
+                {"database": "ok", "broker": "down"},
+            )
+
+            # Signing in and reading need no broker: tokens live in the database.
+            colleague = Http(base, other_referrer.email)
+            assert colleague.get("/cases").status_code == 200
+            (listed,) = referrer.get("/cases").json()["cases"]
+            assert (listed["id"], listed["status"]) == (case_id, "submitted")
+            print(
+                f"\nwith Redis down: submit answered in {submit_seconds:.2f} s, "
+                f"health in {health_seconds:.2f} s"
+            )
+            assert submit_seconds < 5, "a submit must not hang while the broker is down"
+
+            # Nothing can be published meanwhile: the message waits in the outbox.
+            assert (
+                _scalar("SELECT status FROM outbox_messages WHERE task = 'routing.route_case'")
+                == "pending"
+            )
+            assert _scalar("SELECT count(*) FROM assignments") == 0
+
+            own_redis.start()
+            restarted = time.monotonic()
+            wait_until(
+                lambda: referrer.get(f"/cases/{case_id}").json()["status"] == "in_review",
+                timeout=45,
+                interval=0.2,
+                what="the case to be routed after Redis is back",
+            )
+            print(f"routed {time.monotonic() - restarted:.1f} s after Redis came back")
+            wait_until(lambda: mail.messages, timeout=30, what="the assignment email")
+        finally:
+            worker.stop()
+            web.stop()
+
+    # No request failed on the server side either: nothing unhandled in the web log.
+    assert "Traceback" not in web.output(), web.output()
+    assert _scalar("SELECT count(*) FROM assignments WHERE case_id = :c", c=case_id) == 1
+    assert _scalar("SELECT count(*) FROM outbox_messages WHERE task = 'routing.route_case'") == 1
+    assert _scalar("SELECT status FROM outbox_messages WHERE task = 'routing.route_case'") == "done"
+    (email,) = mail.messages
+    assert email["Subject"] == f"New review assignment (case #{case_id})"

@@ -97,7 +97,12 @@ def create_institution(name: str, insurer_networks: list[str] | None = None) -> 
 
 
 def create_user(
-    *, email: str, name: str, role: Role, institution: Institution, password: str | None = None,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    institution: Institution,
+    password: str | None = None,
     password_hash: str | None = None,
 ) -> User:
     """Adds an account to the session; the caller commits."""

@@ -267,7 +267,8 @@ def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assign
             [
                 FieldError(
                     "reviewer_id",
-                    "works at the referrer's institution (conflict of interest); choose someone else",
+                    "works at the referrer's institution (conflict of interest); "
+                    "choose someone else",
                 )
             ]
         )

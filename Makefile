@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m board.launch
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy board workers
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -3,7 +3,7 @@
 from board.audit.models import AuditEvent
 from board.auth.models import ApiToken, Institution, User
 from board.board_meetings.models import Consensus
-from board.cases.models import Case, CaseEvent, Record, RecordBlob
+from board.cases.models import Case, CaseEvent, Record, RecordBlob, RecordRequest
 from board.notifications.models import Notification
 from board.outbox.models import OutboxMessage
 from board.reviews.models import Assignment, Review, ReviewVerdict
@@ -20,6 +20,7 @@ __all__ = [
     "OutboxMessage",
     "Record",
     "RecordBlob",
+    "RecordRequest",
     "Review",
     "ReviewVerdict",
     "User",

@@ -60,9 +60,9 @@ def _message(error: Any) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return "must be an object with named fields"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}"
+        return f"must be at least {ctx.get('ge'):g}"
     if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}"
+        return f"must be at most {ctx.get('le'):g}"
     if kind == "string_pattern_mismatch":
         return "is not written in a form the board recognises"
     if kind == "value_error":
@@ -82,10 +82,36 @@ def errors_from(exc: ValidationError) -> list[FieldError]:
     return out
 
 
+def consistency_errors(model: BaseModel, prefix: str = "") -> list[FieldError]:
+    """Asks every part of a parsed body for the clinical contradictions it holds.
+
+    Fields are checked one by one by pydantic; a part whose fields are each valid
+    but cannot be true together (grade 2 with a Nottingham score of 8, HER2 IHC 3+
+    called negative, Tis with N1) says so through a `problems()` method, which
+    names fields relative to itself.
+    """
+    errors: list[FieldError] = []
+    problems = getattr(model, "problems", None)
+    if callable(problems):
+        errors += [FieldError(f"{prefix}{name}", message) for name, message in problems()]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                where = f"{prefix}{name}." if item is value else f"{prefix}{name}.{index}."
+                errors += consistency_errors(item, where)
+    return errors
+
+
 def parse(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise InvalidInput([FieldError("body", "must be a JSON object")])
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(errors_from(exc)) from exc
+    errors = consistency_errors(parsed)
+    if errors:
+        raise InvalidInput(errors)
+    return parsed

@@ -41,6 +41,9 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The service level: a complete opinion within REVIEW_DAYS of a complete submission.
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The clock stops while the case awaits records a reviewer asked for.
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_seconds: Mapped[int] = mapped_column(default=0)
     reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -116,3 +119,22 @@ class RecordBlob(db.Model):  # type: ignore[name-defined,misc]
 
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), primary_key=True)
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+
+class RecordRequest(db.Model):  # type: ignore[name-defined,misc]
+    """A reviewer asks the referrer for more records; the clock pauses until they come."""
+
+    __tablename__ = "record_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kinds: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The referrer's answer when closing it without every record (e.g. "no MRI was done").
+    answer: Mapped[str | None] = mapped_column(Text)
+
+    requested_by: Mapped[User] = relationship()

@@ -101,6 +101,7 @@ class CaseStatus(enum.StrEnum):
     REPORTED = "reported"
     ACKNOWLEDGED = "acknowledged"
     UNROUTABLE = "unroutable"
+    AWAITING_RECORDS = "awaiting_records"
     WITHDRAWN = "withdrawn"
 
 
@@ -113,16 +114,20 @@ STATUS_LABEL = {
     CaseStatus.REPORTED: "Second opinion released",
     CaseStatus.ACKNOWLEDGED: "Acknowledged",
     CaseStatus.UNROUTABLE: "Unroutable",
+    CaseStatus.AWAITING_RECORDS: "Awaiting records",
     CaseStatus.WITHDRAWN: "Withdrawn",
 }
 
 S = CaseStatus
+_WAIT = S.AWAITING_RECORDS
 ALLOWED_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
     S.DRAFT: frozenset({S.SUBMITTED, S.WITHDRAWN}),
     S.SUBMITTED: frozenset({S.IN_REVIEW, S.UNROUTABLE, S.READY_FOR_BOARD, S.WITHDRAWN}),
-    S.IN_REVIEW: frozenset({S.READY_FOR_BOARD, S.UNROUTABLE, S.WITHDRAWN}),
-    S.UNROUTABLE: frozenset({S.IN_REVIEW, S.READY_FOR_BOARD, S.WITHDRAWN}),
-    S.READY_FOR_BOARD: frozenset({S.CONSENSUS, S.IN_REVIEW, S.UNROUTABLE, S.WITHDRAWN}),
+    S.IN_REVIEW: frozenset({S.READY_FOR_BOARD, S.UNROUTABLE, _WAIT, S.WITHDRAWN}),
+    S.UNROUTABLE: frozenset({S.IN_REVIEW, S.READY_FOR_BOARD, _WAIT, S.WITHDRAWN}),
+    S.READY_FOR_BOARD: frozenset({S.CONSENSUS, S.IN_REVIEW, S.UNROUTABLE, _WAIT, S.WITHDRAWN}),
+    # Back to review when the records arrive (review_progress_status decides which).
+    _WAIT: frozenset({S.IN_REVIEW, S.UNROUTABLE, S.READY_FOR_BOARD, S.WITHDRAWN}),
     S.CONSENSUS: frozenset({S.REPORTED}),
     S.REPORTED: frozenset({S.ACKNOWLEDGED}),
     S.ACKNOWLEDGED: frozenset(),
@@ -131,6 +136,8 @@ ALLOWED_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
 
 # Statuses in which the reviewers' work decides the status (see review_progress_status).
 REVIEW_PHASE = frozenset({S.SUBMITTED, S.IN_REVIEW, S.UNROUTABLE, S.READY_FOR_BOARD})
+# Reviewers may still sign while the case waits on records another reviewer asked for.
+REVIEWS_OPEN = REVIEW_PHASE | {S.AWAITING_RECORDS}
 
 
 def can_transition(current: CaseStatus, target: CaseStatus) -> bool:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from board.auth.roles import Specialty
+from board.cases import clinical
 from board.cases.rules import Timepoint
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -144,26 +145,148 @@ class Patient(Strict):
         return value
 
 
-class Diagnosis(Strict):
+class Intensity(enum.StrEnum):
+    WEAK = "weak"
+    MODERATE = "moderate"
+    STRONG = "strong"
+
+
+class Her2Ihc(enum.StrEnum):
+    ZERO = "0"
+    ONE = "1+"
+    TWO = "2+"
+    THREE = "3+"
+
+
+class Margin(enum.StrEnum):
+    NEGATIVE = "negative"
+    CLOSE = "close"
+    POSITIVE = "positive"
+
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+Score = Annotated[int, Field(ge=1, le=3)]
+# Where a value came from: field name -> id of one of the case's records.
+Sources = dict[str, Annotated[int, Field(ge=1)]]
+
+
+class Sourced(Strict):
+    sources: Sources | None = None
+
+    @model_validator(mode="after")
+    def sources_name_fields(self) -> Sourced:
+        unknown = sorted(set(self.sources or {}) - set(type(self).model_fields) - {"sources"})
+        if unknown:
+            raise ValueError(
+                f"sources names {', '.join(unknown)}, which are not fields here; use the "
+                'field names, e.g. {"grade": <record id>}'
+            )
+        return self
+
+    def problems(self) -> list[tuple[str, str]]:
+        return []
+
+
+class NottinghamComponents(Strict):
+    """Elston-Ellis scores, each 1-3; the grade follows from their sum."""
+
+    tubules: Score
+    pleomorphism: Score
+    mitoses: Score
+
+
+class Diagnosis(Sourced):
     histologic_type: HistologicType | None = None
     laterality: Laterality | None = None
     grade: int | None = Field(default=None, ge=1, le=3)
+    nottingham: NottinghamComponents | None = None
     er: ReceptorStatus | None = None
+    er_percent: Percent | None = None
+    er_intensity: Intensity | None = None
     pr: ReceptorStatus | None = None
+    pr_percent: Percent | None = None
+    pr_intensity: Intensity | None = None
     her2: Her2Status | None = None
-    ki67_percent: float | None = Field(default=None, ge=0, le=100)
+    her2_ihc: Her2Ihc | None = None
+    her2_ish_ratio: float | None = Field(default=None, ge=0, le=50)
+    her2_copy_number: float | None = Field(default=None, ge=0, le=100)
+    ki67_percent: Percent | None = None
+    lymphovascular_invasion: bool | None = None
+    margins: Margin | None = None
+    closest_margin_mm: float | None = Field(default=None, ge=0, le=200)
+    nodes_examined: int | None = Field(default=None, ge=0, le=100)
+    nodes_positive: int | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def derive_from_components(self) -> Diagnosis:
+        # A status left out but implied by its measurement is filled in (e.g. ER 5%
+        # is low positive); a contradiction is reported by problems().
+        for name, value in clinical.check_diagnosis(self._facts()).derived.items():
+            setattr(self, name, value)
+        return self
+
+    def _facts(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return [(p.field, p.message) for p in clinical.check_diagnosis(self._facts()).problems]
 
 
-class Stage(Strict):
+class Stage(Sourced):
+    # t, n, m: the categories as submitted; their prefix says clinical (c, yc) or
+    # pathological (p, yp). clinical_* and pathological_* hold both sets when both
+    # are known (e.g. after surgery).
     t: TCategory | None = None  # type: ignore[valid-type]
     n: NCategory | None = None  # type: ignore[valid-type]
     m: MCategory | None = None  # type: ignore[valid-type]
+    clinical_t: TCategory | None = None  # type: ignore[valid-type]
+    clinical_n: NCategory | None = None  # type: ignore[valid-type]
+    clinical_m: MCategory | None = None  # type: ignore[valid-type]
+    pathological_t: TCategory | None = None  # type: ignore[valid-type]
+    pathological_n: NCategory | None = None  # type: ignore[valid-type]
+    pathological_m: MCategory | None = None  # type: ignore[valid-type]
+    # The 21-gene (Oncotype DX) recurrence score, 0-100.
+    recurrence_score: int | None = Field(default=None, ge=0, le=100)
+    # The stage groups as submitted; the board computes its own and flags differences.
     anatomic: StageGroup | None = None
     clinical_prognostic: StageGroup | None = None
     pathological_prognostic: StageGroup | None = None
 
+    def problems(self) -> list[tuple[str, str]]:
+        facts = self.model_dump(mode="json", exclude_none=True)
+        return [(p.field, p.message) for p in clinical.check_stage(facts)]
 
-class Plan(Strict):
+
+class DoseUnit(enum.StrEnum):
+    MG = "mg"
+    MG_M2 = "mg/m2"
+    MG_KG = "mg/kg"
+    G = "g"
+    MCG = "mcg"
+    AUC = "AUC"
+    UNITS = "units"
+    GY = "Gy"
+
+
+class Route(enum.StrEnum):
+    ORAL = "oral"
+    INTRAVENOUS = "intravenous"
+    SUBCUTANEOUS = "subcutaneous"
+    INTRAMUSCULAR = "intramuscular"
+    TOPICAL = "topical"
+    OTHER = "other"
+
+
+class Medication(Strict):
+    name: Text
+    dose: float = Field(gt=0, le=100000)
+    unit: DoseUnit
+    route: Route
+    # As written on the medication list: "daily", "every 3 weeks x 4", ...
+    frequency: Text
+
+
+class Plan(Sourced):
     neoadjuvant: bool | None = None
     surgery: Surgery | None = None
     reconstruction: bool | None = None
@@ -171,6 +294,7 @@ class Plan(Strict):
     radiation: bool | None = None
     endocrine: OptionalText = None
     targeted: OptionalText = None
+    medications: Annotated[list[Medication], Field(max_length=50)] | None = None
 
 
 class Insurance(Strict):

@@ -28,7 +28,16 @@ ACTIVE_ASSIGNMENT = (
     AssignmentStatus.COMPLETED,
 )
 OPEN_ASSIGNMENT = (AssignmentStatus.OFFERED, AssignmentStatus.ACCEPTED)
-_ACTIVE_SQL = text("status IN ('offered', 'accepted', 'completed')")
+
+
+class Purpose(enum.StrEnum):
+    PRIMARY = "primary"  # the reviewer a required specialty needs (routing fills these)
+    ADDITIONAL = "additional"  # a second reader of the same specialty, added by the coordinator
+    TIE_BREAK = "tie_break"  # a third opinion where two readers of a specialty disagree
+
+
+_PRIMARY_SQL = text("status IN ('offered', 'accepted', 'completed') AND purpose = 'primary'")
+_TIE_BREAK_SQL = text("status IN ('offered', 'accepted', 'completed') AND purpose = 'tie_break'")
 
 
 class Assignment(db.Model):  # type: ignore[name-defined,misc]
@@ -36,14 +45,23 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         # A repeated routing delivery cannot assign the same reviewer twice...
         UniqueConstraint("case_id", "reviewer_id"),
-        # ...nor fill a specialty twice.
+        # ...nor fill a specialty's primary review twice...
         Index(
             "uq_assignments_active_specialty",
             "case_id",
             "specialty",
             unique=True,
-            postgresql_where=_ACTIVE_SQL,
-            sqlite_where=_ACTIVE_SQL,
+            postgresql_where=_PRIMARY_SQL,
+            sqlite_where=_PRIMARY_SQL,
+        ),
+        # ...nor ask for a tie-break twice on one dimension.
+        Index(
+            "uq_assignments_tie_break_dimension",
+            "case_id",
+            "tie_break_dimension",
+            unique=True,
+            postgresql_where=_TIE_BREAK_SQL,
+            sqlite_where=_TIE_BREAK_SQL,
         ),
         Index("ix_assignments_reviewer_id_status", "reviewer_id", "status"),
     )
@@ -53,6 +71,9 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     specialty: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default=AssignmentStatus.OFFERED.value)
+    purpose: Mapped[str] = mapped_column(String(20), default=Purpose.PRIMARY.value)
+    # For a tie-break: the dimension (diagnosis, stage, plan) the readers disagree on.
+    tie_break_dimension: Mapped[str | None] = mapped_column(String(20))
     # Why this reviewer was chosen, in words (the routing policy's reason).
     reason: Mapped[str] = mapped_column(Text)
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -101,6 +122,8 @@ class Review(db.Model):  # type: ignore[name-defined,misc]
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     additional_options: Mapped[str | None] = mapped_column(Text)
+    # Re-testing the reviewer recommends (board.reviews.schemas.Retest), e.g. HER2 by ISH.
+    retesting: Mapped[list[str]] = mapped_column(JSONType, default=list)
     signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # SHA-256 over the canonical JSON of the verdicts, the reviewer and the time:
     # shows the stored review is the one that was signed.
@@ -126,4 +149,6 @@ class ReviewVerdict(db.Model):  # type: ignore[name-defined,misc]
     verdict: Mapped[str] = mapped_column(String(10))
     severity: Mapped[str | None] = mapped_column(String(10))
     alternative: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Why it differs, in the categories studies count (board.reviews.schemas.DifferReason).
+    reasons: Mapped[list[str]] = mapped_column(JSONType, default=list)
     rationale: Mapped[str | None] = mapped_column(Text)

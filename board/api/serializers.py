@@ -49,12 +49,14 @@ def review_json(review: Review) -> dict[str, Any]:
         "signed_at": iso(review.signed_at),
         "signature": review.signature,
         "additional_options": review.additional_options,
+        "retesting": review.retesting,
     }
     for verdict in review.verdicts:
         out[verdict.dimension] = {
             "verdict": verdict.verdict,
             "severity": verdict.severity,
             "alternative": verdict.alternative,
+            "reasons": verdict.reasons,
             "rationale": verdict.rationale,
         }
     return out

@@ -8,22 +8,27 @@ from pydantic import Discriminator, StringConstraints, Tag, model_validator
 
 from board.cases.schemas import Diagnosis, Plan, Stage, Strict
 from board.reviews.models import Severity, Verdict
+from board.reviews.rules import DifferReason, Retest
 
 Rationale = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
 FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
 
 
-class _VerdictBase(Strict):
+class VerdictInput(Strict):
     verdict: Verdict
     severity: Severity | None = None
     rationale: Rationale | None = None
     alternative: Any = None
+    # Why it differs; when left out, the board derives them from the alternative.
+    reasons: list[DifferReason] | None = None
 
     @model_validator(mode="after")
-    def differ_needs_detail(self) -> _VerdictBase:
+    def differ_needs_detail(self) -> VerdictInput:
         if self.verdict == Verdict.CONCUR:
             if self.severity is not None:
                 raise ValueError("a concur has no severity; leave severity empty")
+            if self.reasons:
+                raise ValueError("a concur has no reasons to differ; leave reasons empty")
             self.alternative = None
             return self
         missing = []
@@ -60,15 +65,15 @@ def _alternative(model: type[Strict]) -> Any:
     ]
 
 
-class DiagnosisVerdict(_VerdictBase):
+class DiagnosisVerdict(VerdictInput):
     alternative: _alternative(Diagnosis) | None = None  # type: ignore[valid-type]
 
 
-class StageVerdict(_VerdictBase):
+class StageVerdict(VerdictInput):
     alternative: _alternative(Stage) | None = None  # type: ignore[valid-type]
 
 
-class PlanVerdict(_VerdictBase):
+class PlanVerdict(VerdictInput):
     alternative: _alternative(Plan) | None = None  # type: ignore[valid-type]
 
 
@@ -77,8 +82,10 @@ class ReviewInput(Strict):
     stage: StageVerdict
     plan: PlanVerdict
     additional_options: FreeText | None = None
+    # Re-testing the reviewer recommends before the board decides (e.g. HER2 by ISH).
+    retesting: list[Retest] | None = None
 
-    def verdicts(self) -> dict[str, _VerdictBase]:
+    def verdicts(self) -> dict[str, VerdictInput]:
         return {"diagnosis": self.diagnosis, "stage": self.stage, "plan": self.plan}
 
 

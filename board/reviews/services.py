@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -25,8 +26,10 @@ from board.reviews.models import (
     AssignmentStatus,
     Review,
     ReviewVerdict,
+    Verdict,
 )
-from board.reviews.schemas import ReviewInput
+from board.reviews.rules import DifferReason, reasons_from_alternative
+from board.reviews.schemas import ReviewInput, VerdictInput
 from board.routing.services import create_assignment, refresh_status
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
@@ -102,6 +105,13 @@ def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
     return assignment
 
 
+def _reasons(original: dict[str, Any], verdict: VerdictInput) -> list[str]:
+    """The reviewer's reasons, plus those the structured alternative implies."""
+    given = [DifferReason(r) for r in verdict.reasons or []]
+    implied = reasons_from_alternative(original or {}, verdict.alternative_json())
+    return [r.value for r in DifferReason if r in given or r in implied]
+
+
 def _signature(reviewer: User, assignment: Assignment, data: ReviewInput, signed_at: str) -> str:
     canonical = json.dumps(
         {
@@ -114,10 +124,12 @@ def _signature(reviewer: User, assignment: Assignment, data: ReviewInput, signed
                     "severity": v.severity,
                     "alternative": v.alternative_json(),
                     "rationale": v.rationale,
+                    "reasons": v.reasons,
                 }
                 for name, v in data.verdicts().items()
             },
             "additional_options": data.additional_options,
+            "retesting": data.retesting,
         },
         sort_keys=True,
     )
@@ -145,12 +157,14 @@ def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Revi
         signed_at=now,
         signature=_signature(reviewer, assignment, data, now.isoformat()),
     )
+    review.retesting = list(data.retesting or [])
     review.verdicts = [
         ReviewVerdict(
             dimension=name,
             verdict=v.verdict,
             severity=v.severity,
             alternative=v.alternative_json(),
+            reasons=_reasons(getattr(case, name), v) if v.verdict == Verdict.DIFFER else [],
             rationale=v.rationale,
         )
         for name, v in data.verdicts().items()

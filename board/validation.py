@@ -59,6 +59,12 @@ def _message(error: Any) -> str:
         return "must be a list"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return "must be an object with named fields"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt'):g}"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt'):g}"
+    if kind == "too_long":
+        return f"may list at most {ctx.get('max_length')} items"
     if kind == "greater_than_equal":
         return f"must be at least {ctx.get('ge'):g}"
     if kind == "less_than_equal":

@@ -2,7 +2,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from board.api import views
+    from board.api import staging, views  # noqa: F401  (staging adds its routes to bp)
     from board.extensions import csrf
 
     # Bearer tokens, not cookies, authenticate the API, so cross-site forgery does not apply.

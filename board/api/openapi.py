@@ -82,6 +82,31 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses("A token", 401, 422),
             }
         },
+        "/api/v1/staging": {
+            "get": {
+                "summary": "AJCC 8th stage group for T, N, M and markers (no token needed)",
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in ("kind", "t", "n", "m"),
+                        "schema": {"type": "string"},
+                    }
+                    for name in (
+                        "kind",
+                        "t",
+                        "n",
+                        "m",
+                        "grade",
+                        "er",
+                        "pr",
+                        "her2",
+                        "recurrence_score",
+                    )
+                ],
+                "responses": _responses("The stage group with its explanation", 422),
+            }
+        },
         "/api/v1/health": {
             "get": {
                 "summary": "Database and broker reachability",

@@ -6,6 +6,7 @@ from typing import Any
 
 from board.board_meetings.models import Consensus
 from board.cases.models import Case, Record
+from board.cases.stage_check import check_stage
 from board.reviews.models import Assignment, Review
 
 
@@ -51,6 +52,7 @@ def review_json(review: Review) -> dict[str, Any]:
         "additional_options": review.additional_options,
         "retesting": review.retesting,
     }
+    diagnosis = _reviewer_diagnosis(review)
     for verdict in review.verdicts:
         out[verdict.dimension] = {
             "verdict": verdict.verdict,
@@ -59,7 +61,22 @@ def review_json(review: Review) -> dict[str, Any]:
             "reasons": verdict.reasons,
             "rationale": verdict.rationale,
         }
+        alternative = verdict.alternative
+        if verdict.dimension == "stage" and alternative and "text" not in alternative:
+            # The reviewer's own T/N/M staged by the board, and checked against the
+            # groups they gave.
+            out["stage"]["staging"] = check_stage(alternative, diagnosis).as_json()
     return out
+
+
+def _reviewer_diagnosis(review: Review) -> dict[str, Any]:
+    """The markers the reviewer stages with: their own diagnosis alternative over the case's."""
+    case_diagnosis = dict(review.assignment.case.diagnosis or {})
+    verdict = review.verdict_for("diagnosis")
+    alternative = verdict.alternative if verdict else None
+    if alternative and "text" not in alternative:
+        case_diagnosis.update(alternative)
+    return case_diagnosis
 
 
 def consensus_json(consensus: Consensus | None) -> dict[str, Any] | None:
@@ -117,6 +134,8 @@ def case_json(
         "reviews": [review_json(r) for r in reviews],
         "consensus": consensus_json(consensus),
         "routing_note": case.routing_note,
+        # The board's own AJCC 8th groups and where the submitted ones disagree.
+        "staging": check_stage(case.stage, case.diagnosis).as_json(),
         "timeline": [
             {"from": e.from_status, "to": e.to_status, "at": iso(e.at), "note": e.note}
             for e in case.events

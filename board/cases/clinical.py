@@ -213,7 +213,7 @@ def check_stage(s: dict[str, object]) -> tuple[Problem, ...]:
             for f, p in prefixes.items()
             if p and not f.endswith("_m") and f != "m"
         }
-        if len(families) > 1:
+        if slot == "" and len(families) > 1:
             problems.append(
                 Problem(
                     fields[0],

@@ -52,10 +52,13 @@ def _case(name: str, mrn: str, timepoint: str, question: str, **extra: object) -
         "diagnosis": {
             "histologic_type": "invasive_ductal",
             "laterality": "left",
-            "grade": 2,
-            "er": "positive",
-            "pr": "positive",
-            "her2": "negative",
+            "nottingham": {"tubules": 3, "pleomorphism": 2, "mitoses": 2},
+            "er_percent": 95,
+            "er_intensity": "strong",
+            "pr_percent": 60,
+            "her2_ihc": "1+",
+            "ki67_percent": 15,
+            "lymphovascular_invasion": False,
         },
         "stage": {"t": "cT2", "n": "cN0", "m": "cM0", "clinical_prognostic": "IB"},
         "plan": {
@@ -63,6 +66,15 @@ def _case(name: str, mrn: str, timepoint: str, question: str, **extra: object) -
             "surgery": "lumpectomy",
             "radiation": True,
             "endocrine": "letrozole",
+            "medications": [
+                {
+                    "name": "letrozole",
+                    "dose": 2.5,
+                    "unit": "mg",
+                    "route": "oral",
+                    "frequency": "daily",
+                },
+            ],
         },
         "insurance": {
             "insurer": "Acme Health",
@@ -128,6 +140,9 @@ def seed(password: str) -> bool:
             "DEMO-1002",
             "pre_surgery",
             "Lumpectomy or mastectomy with immediate reconstruction?",
+            # Submitted as IIA: the board computes IB for cT2 cN0 G2 ER+ PR+ HER2-, and
+            # every page that shows the case flags the difference.
+            stage={"t": "cT2", "n": "cN0", "m": "cM0", "clinical_prognostic": "IIA"},
             plan={
                 "neoadjuvant": False,
                 "surgery": "mastectomy",

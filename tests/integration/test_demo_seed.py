@@ -41,3 +41,17 @@ def test_seeding_twice_changes_nothing(ctx):
     cases_before = db.session.scalar(select(func.count()).select_from(Case))
     assert seed("demo-password-for-tests") is False
     assert db.session.scalar(select(func.count()).select_from(Case)) == cases_before
+
+
+def test_the_demo_shows_a_stage_the_board_disagrees_with(ctx):
+    from board.cases.stage_check import check_stage
+
+    seed("demo-password-for-tests")
+    flagged = {
+        case.patient_mrn: [
+            (f.submitted, f.computed) for f in check_stage(case.stage, case.diagnosis).flags
+        ]
+        for case in db.session.scalars(select(Case))
+    }
+    assert flagged["DEMO-1002"] == [("IIA", "IB")]
+    assert all(flags == [] for mrn, flags in flagged.items() if mrn != "DEMO-1002")

@@ -12,8 +12,15 @@ from board.board_meetings.schemas import ConsensusInput
 from board.cases.rules import RecordKind
 from board.cases.schemas import CaseInput
 from board.reviews.schemas import DeclineInput, ReviewInput
+from board.reviews.tie_breaks import TieBreakInput
 
-_MODELS: list[type[BaseModel]] = [CaseInput, ReviewInput, DeclineInput, ConsensusInput]
+_MODELS: list[type[BaseModel]] = [
+    CaseInput,
+    ReviewInput,
+    DeclineInput,
+    ConsensusInput,
+    TieBreakInput,
+]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -233,6 +240,28 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses("The signed review", 401, 404, 409, 422, ok_code=201),
             },
         },
+        "/api/v1/assignments/{assignment_id}/records-request": {
+            "parameters": assignment_path,
+            "post": {
+                "summary": "Reviewer: ask the referrer for records; the case's clock pauses",
+                "security": secured,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["kinds", "message"],
+                        "properties": {
+                            "kinds": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": "string", "enum": [k.value for k in RecordKind]},
+                            },
+                            "message": {"type": "string", "minLength": 1},
+                        },
+                    }
+                ),
+                "responses": _responses("The records request", 401, 404, 409, 422, ok_code=201),
+            },
+        },
         "/api/v1/assignments/{assignment_id}/reassign": {
             "parameters": assignment_path,
             "post": {
@@ -241,10 +270,26 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses("The old assignment", 401, 404, 409, 422),
             },
         },
+        "/api/v1/record-requests/{request_id}/answer": {
+            "parameters": [_id("request_id")],
+            "post": {
+                "summary": "Referrer: close a records request with a written answer",
+                "security": secured,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["answer"],
+                        "properties": {"answer": {"type": "string", "minLength": 1}},
+                    }
+                ),
+                "responses": _responses("The closed request", 401, 404, 409, 422),
+            },
+        },
         "/api/v1/cases/{case_id}/assignments": {
             "parameters": case_path,
             "post": {
-                "summary": "Coordinator: assign a reviewer by hand",
+                "summary": "Coordinator: assign a reviewer by hand (a second reader when "
+                "the specialty already has its reviewer)",
                 "security": secured,
                 "requestBody": _json_body(
                     {
@@ -254,6 +299,18 @@ def openapi_document() -> dict[str, Any]:
                     }
                 ),
                 "responses": _responses("The assignment", 401, 404, 409, 422, ok_code=201),
+            },
+        },
+        "/api/v1/cases/{case_id}/tie-breaks": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Coordinator: ask a third reviewer to break a tie where two "
+                "readers of a specialty disagree on a dimension (once per dimension)",
+                "security": secured,
+                "requestBody": _json_body(_ref("TieBreakInput")),
+                "responses": _responses(
+                    "The tie-break assignment", 401, 404, 409, 422, ok_code=201
+                ),
             },
         },
         "/api/v1/cases/{case_id}/consensus": {

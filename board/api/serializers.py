@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from board.board_meetings.models import Consensus
-from board.cases.models import Case, Record
+from board.cases.models import Case, Record, RecordRequest
 from board.cases.stage_check import check_stage
+from board.reviews.alternatives import alternative_staging
 from board.reviews.models import Assignment, Review
+from board.reviews.rules import Disagreement
 
 
 def iso(value: Any) -> str | None:
@@ -32,12 +34,41 @@ def assignment_json(assignment: Assignment) -> dict[str, Any]:
         "case_id": assignment.case_id,
         "reviewer": {"id": assignment.reviewer_id, "name": assignment.reviewer.name},
         "specialty": assignment.specialty,
+        # primary (the specialty's reviewer), additional (a second reader) or tie_break.
+        "purpose": assignment.purpose,
+        "tie_break_dimension": assignment.tie_break_dimension,
         "status": assignment.status,
         "reason": assignment.reason,
         "due_at": iso(assignment.due_at),
+        # A paused clock (the case awaits records) cannot run late.
         "overdue": assignment.is_overdue(),
         "created_at": iso(assignment.created_at),
         "decline_reason": assignment.decline_reason,
+    }
+
+
+def record_request_json(request: RecordRequest) -> dict[str, Any]:
+    # The reviewer's specialty, not their name: the referrer answers through the board.
+    specialty = request.requested_by.specialty
+    return {
+        "id": request.id,
+        "case_id": request.case_id,
+        "assignment_id": request.assignment_id,
+        "specialty": specialty.value if specialty else None,
+        "kinds": request.kinds,
+        "message": request.message,
+        "created_at": iso(request.created_at),
+        "closed_at": iso(request.closed_at),
+        "answer": request.answer,
+        "open": request.closed_at is None,
+    }
+
+
+def clock_json(case: Case) -> dict[str, Any]:
+    return {
+        "paused": case.paused_at is not None,
+        "paused_at": iso(case.paused_at),
+        "paused_seconds": case.paused_seconds or 0,
     }
 
 
@@ -52,7 +83,6 @@ def review_json(review: Review) -> dict[str, Any]:
         "additional_options": review.additional_options,
         "retesting": review.retesting,
     }
-    diagnosis = _reviewer_diagnosis(review)
     for verdict in review.verdicts:
         out[verdict.dimension] = {
             "verdict": verdict.verdict,
@@ -61,22 +91,13 @@ def review_json(review: Review) -> dict[str, Any]:
             "reasons": verdict.reasons,
             "rationale": verdict.rationale,
         }
-        alternative = verdict.alternative
-        if verdict.dimension == "stage" and alternative and "text" not in alternative:
+        if verdict.dimension == "stage":
             # The reviewer's own T/N/M staged by the board, and checked against the
             # groups they gave.
-            out["stage"]["staging"] = check_stage(alternative, diagnosis).as_json()
+            staging = alternative_staging(review)
+            if staging is not None:
+                out["stage"]["staging"] = staging.as_json()
     return out
-
-
-def _reviewer_diagnosis(review: Review) -> dict[str, Any]:
-    """The markers the reviewer stages with: their own diagnosis alternative over the case's."""
-    case_diagnosis = dict(review.assignment.case.diagnosis or {})
-    verdict = review.verdict_for("diagnosis")
-    alternative = verdict.alternative if verdict else None
-    if alternative and "text" not in alternative:
-        case_diagnosis.update(alternative)
-    return case_diagnosis
 
 
 def consensus_json(consensus: Consensus | None) -> dict[str, Any] | None:
@@ -113,6 +134,8 @@ def case_json(
     reviews: list[Review],
     consensus: Consensus | None,
     missing_records: list[dict[str, str]],
+    record_requests: list[RecordRequest] | None = None,
+    disagreements: list[Disagreement] | None = None,
 ) -> dict[str, Any]:
     return {
         **case_summary_json(case),
@@ -130,8 +153,14 @@ def case_json(
         "insurance": case.insurance,
         "records": [record_json(r) for r in case.records],
         "missing_records": missing_records,
+        "record_requests": [record_request_json(r) for r in record_requests or []],
+        "clock": clock_json(case),
         "assignments": [assignment_json(a) for a in assignments],
         "reviews": [review_json(r) for r in reviews],
+        "disagreements": [
+            {"specialty": d.specialty, "dimension": d.dimension, "review_ids": list(d.review_ids)}
+            for d in disagreements or []
+        ],
         "consensus": consensus_json(consensus),
         "routing_note": case.routing_note,
         # The board's own AJCC 8th groups and where the submitted ones disagree.

@@ -18,11 +18,13 @@ from board.auth.roles import Role
 from board.board_meetings import services as meetings
 from board.board_meetings.report import second_opinion_pdf
 from board.board_meetings.schemas import ConsensusInput
+from board.cases import record_requests
 from board.cases import services as cases
 from board.cases.schemas import CaseInput
 from board.errors import NotFound, error_response
 from board.extensions import db
 from board.reviews import services as reviews
+from board.reviews import tie_breaks
 from board.reviews.schemas import DeclineInput, ReviewInput
 from board.validation import FieldError, InvalidInput, parse
 
@@ -130,6 +132,11 @@ def _case_payload(case_id: int) -> dict[str, Any]:
         reviews=visible_reviews,
         consensus=consensus,
         missing_records=cases.missing_for(case),
+        # The referrer, the coordinator and every reviewer on the case see what was asked.
+        record_requests=record_requests.requests_for_case(case.id),
+        # Where the readers of a specialty disagree: the coordinator's to act on (a
+        # tie-break); nobody else sees other reviewers' verdicts before the board.
+        disagreements=(tie_breaks.case_disagreements(case.id) if role is Role.COORDINATOR else []),
     )
 
 
@@ -238,6 +245,24 @@ def review_assignment(assignment_id: int) -> Any:
     return jsonify(ser.review_json(review)), 201
 
 
+@bp.post("/assignments/<int:assignment_id>/records-request")
+@token_required
+def request_records(assignment_id: int) -> Any:
+    data = body()
+    request_row = record_requests.request_records(
+        caller(), assignment_id, data.get("kinds"), data.get("message")
+    )
+    return jsonify(ser.record_request_json(request_row)), 201
+
+
+@bp.post("/record-requests/<int:request_id>/answer")
+@token_required
+def answer_record_request(request_id: int) -> Any:
+    data = body()
+    answered = record_requests.answer_request(caller(), request_id, data.get("answer"))
+    return jsonify(ser.record_request_json(answered))
+
+
 @bp.post("/assignments/<int:assignment_id>/reassign")
 @token_required
 def reassign_assignment(assignment_id: int) -> Any:
@@ -256,6 +281,16 @@ def assign_reviewer(case_id: int) -> Any:
     if not isinstance(reviewer_id, int):
         raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
     assignment = reviews.assign_by_hand(caller(), case_id, reviewer_id)
+    return jsonify(ser.assignment_json(assignment)), 201
+
+
+@bp.post("/cases/<int:case_id>/tie-breaks")
+@token_required
+def request_tie_break(case_id: int) -> Any:
+    data = parse(tie_breaks.TieBreakInput, body())
+    assignment = tie_breaks.request_tie_break(
+        caller(), case_id, data.specialty, data.dimension, data.reviewer_id
+    )
     return jsonify(ser.assignment_json(assignment)), 201
 
 

@@ -68,8 +68,10 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
             CaseStatus.READY_FOR_BOARD,
             CaseStatus.CONSENSUS,
         }
+        # A paused clock (records awaited) cannot run late.
         return (
             self.due_at is not None
+            and self.paused_at is None
             and self.status_enum in open_states
             and (now or utcnow()) > self.due_at
         )

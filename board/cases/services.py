@@ -29,6 +29,7 @@ from board.cases.schemas import CaseInput
 from board.db import utcnow
 from board.errors import Conflict, IncompleteCase, NotFound
 from board.extensions import db
+from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
 
@@ -51,7 +52,22 @@ def transition(case: Case, to: CaseStatus, *, actor: User | None, note: str | No
     )
 
 
+def _check_sources(case: Case, data: CaseInput) -> None:
+    """A fact's source must be one of this case's own records: an id from another case
+    would point a reviewer at another patient's document (and a new case has none yet)."""
+    own = {record.id for record in case.records}
+    errors = [
+        FieldError(f"{part}.sources.{field}", "is not one of this case's records")
+        for part in ("diagnosis", "stage", "plan")
+        for field, record_id in (getattr(data, part).sources or {}).items()
+        if record_id not in own
+    ]
+    if errors:
+        raise InvalidInput(errors)
+
+
 def _apply(case: Case, data: CaseInput) -> None:
+    _check_sources(case, data)
     case.timepoint = data.timepoint
     case.question = data.question
     case.requested_specialties = list(data.requested_specialties)
@@ -90,13 +106,22 @@ def update_draft(user: User, case_id: int, data: CaseInput) -> Case:
     return case
 
 
-def case_for_edit(user: User, case_id: int) -> Case:
+def case_for_edit(user: User, case_id: int, *, awaiting_records_ok: bool = False) -> Case:
+    """The referrer's own draft; with `awaiting_records_ok`, also their case while it
+    awaits records a reviewer asked for (uploads only: the fields stay as submitted)."""
     case = db.session.get(Case, case_id)
     if case is None or not policy.can_edit_draft(
         user_id=user.id, role=Role(user.role), referrer_id=case.referrer_id
     ):
         raise NotFound()
+    if awaiting_records_ok and case.status_enum is CaseStatus.AWAITING_RECORDS:
+        return case
     if case.status_enum is not CaseStatus.DRAFT:
+        if awaiting_records_ok:
+            raise Conflict(
+                "Records can be added to a draft, or while the case awaits records a reviewer "
+                f"asked for; this case is {case.status}"
+            )
         raise Conflict("Only a draft can be changed; this case was already submitted")
     return case
 
@@ -168,8 +193,9 @@ def _check_pdf(data: bytes) -> int:
     return pages
 
 
+@atomic
 def add_record(user: User, case_id: int, *, kind: str, filename: str, data: bytes) -> Record:
-    case = case_for_edit(user, case_id)
+    case = case_for_edit(user, case_id, awaiting_records_ok=True)
     try:
         record_kind = RecordKind(kind)
     except ValueError:
@@ -194,6 +220,11 @@ def add_record(user: User, case_id: int, *, kind: str, filename: str, data: byte
     audit.record(
         "record_upload", actor=user, case_id=case.id, object_type="record", object_id=record.id
     )
+    if case.status_enum is CaseStatus.AWAITING_RECORDS:
+        # Imported here: record_requests builds on routing, which builds on this module.
+        from board.cases import record_requests
+
+        record_requests.records_added(case, actor=user)
     db.session.commit()
     return record
 

@@ -94,5 +94,7 @@ def _subject(note: Notification) -> str:
         "overdue": "A review is overdue",
         "task_parked": "A background task needs attention",
         "declined": "A reviewer declined an assignment",
+        "records_requested": "A reviewer asks for more records",
+        "records_arrived": "The records you asked for have arrived",
     }
     return titles.get(note.kind, "Tumor board notification") + case

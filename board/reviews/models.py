@@ -93,7 +93,8 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
         return self.status in OPEN_ASSIGNMENT
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        return self.is_open and (now or utcnow()) > self.due_at
+        # Not while the case's clock is paused for records a reviewer asked for.
+        return self.is_open and self.case.paused_at is None and (now or utcnow()) > self.due_at
 
 
 class Dimension(enum.StrEnum):

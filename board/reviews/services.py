@@ -13,7 +13,8 @@ from board.audit import services as audit
 from board.auth.models import User
 from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role
 from board.cases.models import Case
-from board.cases.rules import REVIEW_PHASE
+from board.cases.record_requests import withdraw_requests_of
+from board.cases.rules import REVIEWS_OPEN
 from board.db import utcnow
 from board.errors import Conflict, NotFound
 from board.extensions import db
@@ -24,6 +25,7 @@ from board.reviews.models import (
     OPEN_ASSIGNMENT,
     Assignment,
     AssignmentStatus,
+    Purpose,
     Review,
     ReviewVerdict,
     Verdict,
@@ -87,12 +89,26 @@ def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
     assignment.responded_at = utcnow()
     assignment.decline_reason = reason.strip()
     specialty = SPECIALTY_LABEL[REVIEWER_SPECIALTY[Role(reviewer.role)]]
+    if assignment.purpose == Purpose.TIE_BREAK:
+        # Routing fills only the primary reviews a case needs; whether the tie still
+        # needs breaking (and by whom) is the coordinator's call.
+        next_step = (
+            f"the tie-break on the {assignment.tie_break_dimension} is not routed again "
+            "automatically; request it again if it is still needed."
+        )
+    elif assignment.purpose == Purpose.ADDITIONAL:
+        next_step = (
+            "the second reading is not routed again automatically; "
+            "add another reader if it is still needed."
+        )
+    else:
+        next_step = "it is being routed to the next eligible reviewer."
     notify_coordinators(
         kind="declined",
         case_id=assignment.case_id,
-        message=f"A reviewer declined case #{assignment.case_id} ({specialty}); "
-        "it is being routed to the next eligible reviewer.",
+        message=f"A reviewer declined case #{assignment.case_id} ({specialty}); {next_step}",
     )
+    withdraw_requests_of(assignment, actor=reviewer)
     outbox.enqueue("routing.route_case", case_id=assignment.case_id)
     audit.record(
         "assignment_decline",
@@ -146,7 +162,7 @@ def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Revi
         raise Conflict(f"This assignment is {assignment.status}; it cannot be reviewed")
     case = db.session.get(Case, assignment.case_id, with_for_update=True)
     assert case is not None
-    if case.status_enum not in REVIEW_PHASE:
+    if case.status_enum not in REVIEWS_OPEN:
         raise Conflict(f"The case is {case.status}; reviews are closed")
     now = utcnow()
     review = Review(
@@ -250,11 +266,15 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
         object_type="assignment",
         object_id=assignment.id,
     )
+    withdraw_requests_of(assignment, actor=coordinator)
     if new_reviewer_id is not None:
         db.session.flush()
-        _assign_by_hand(coordinator, assignment.case_id, new_reviewer_id)
-    else:
+        _assign_by_hand(coordinator, assignment.case_id, new_reviewer_id, replacing=assignment)
+    elif assignment.purpose == Purpose.PRIMARY:
         outbox.enqueue("routing.route_case", case_id=assignment.case_id)
+    else:
+        # A second reader or a tie-break is the coordinator's choice, not routing's.
+        refresh_status(assignment.case, actor=coordinator)
     db.session.commit()
     return assignment
 
@@ -267,11 +287,15 @@ def assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assignm
     return assignment
 
 
-def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assignment:
+def _assign_by_hand(
+    coordinator: User, case_id: int, reviewer_id: int, *, replacing: Assignment | None = None
+) -> Assignment:
+    """Assigns a reviewer the coordinator chose. Replacing an assignment keeps its
+    purpose (a tie-break stays a tie-break on the same dimension)."""
     case = db.session.get(Case, case_id, with_for_update=True)
     if case is None:
         raise NotFound()
-    if case.status_enum not in REVIEW_PHASE:
+    if case.status_enum not in REVIEWS_OPEN:
         raise Conflict(f"The case is {case.status}; reviewers can no longer be added")
     reviewer = db.session.get(User, reviewer_id)
     if reviewer is None or reviewer.specialty is None or not reviewer.active:
@@ -294,21 +318,39 @@ def _assign_by_hand(coordinator: User, case_id: int, reviewer_id: int) -> Assign
     if existing is not None:
         raise Conflict("This reviewer has already been assigned this case once")
     specialty = reviewer.specialty
-    taken = db.session.scalar(
+    covered_by = db.session.scalar(
         select(Assignment).where(
             Assignment.case_id == case.id,
             Assignment.specialty == specialty.value,
+            Assignment.purpose == Purpose.PRIMARY.value,
             Assignment.status.in_(ACTIVE_ASSIGNMENT),
         )
     )
-    if taken is not None:
-        raise Conflict(f"{SPECIALTY_LABEL[specialty]} is already covered on this case")
+    dimension = None
+    if replacing is not None and replacing.purpose != Purpose.PRIMARY:
+        purpose, dimension = Purpose(replacing.purpose), replacing.tie_break_dimension
+        reason = (
+            f"replaces {replacing.reviewer.name} ({purpose.value.replace('_', '-')}), "
+            f"assigned by the coordinator, {coordinator.name}"
+        )
+    elif covered_by is None:
+        purpose, reason = Purpose.PRIMARY, f"assigned by the coordinator, {coordinator.name}"
+    else:
+        # The specialty already has its reviewer: the coordinator asks for a second
+        # opinion of the same specialty (where the two differ, a tie-break can follow).
+        purpose = Purpose.ADDITIONAL
+        reason = (
+            f"second {SPECIALTY_LABEL[specialty].lower()} reader beside "
+            f"{covered_by.reviewer.name}, added by the coordinator, {coordinator.name}"
+        )
     assignment = create_assignment(
         case,
         reviewer_id=reviewer.id,
         specialty=specialty,
-        reason=f"assigned by the coordinator, {coordinator.name}",
+        reason=reason,
         assigned_by=coordinator,
+        purpose=purpose,
+        tie_break_dimension=dimension,
     )
     refresh_status(case, actor=coordinator)
     return assignment
@@ -323,6 +365,8 @@ def flag_overdue() -> int:
             Assignment.status.in_(OPEN_ASSIGNMENT),
             Assignment.due_at < now,
             Assignment.overdue_flagged_at.is_(None),
+            # A case awaiting records has its clock paused: nothing on it runs late.
+            Assignment.case_id.not_in(select(Case.id).where(Case.paused_at.is_not(None))),
         )
         .with_for_update(skip_locked=True)
     ).all()

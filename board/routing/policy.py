@@ -1,7 +1,9 @@
 """Who reviews a case: a pure, explainable routing policy.
 
 `route(case, roster)` returns, for every specialty the case needs, either the
-chosen reviewer with the reason or the reason nobody could be chosen. No Flask,
+chosen reviewer with the reason or the reason nobody could be chosen;
+`choose_reviewer(case, roster, specialty, exclude=...)` picks one more reviewer of
+a specialty (a tie-break) by the same eligibility and load order. No Flask,
 SQLAlchemy or Celery here; tests/unit checks it from tables.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from board.auth.roles import SPECIALTY_LABEL, Specialty
 from board.cases.rules import Timepoint
@@ -39,6 +41,9 @@ class CaseFacts:
     covered_specialties: frozenset[Specialty] = frozenset()
     # Reviewers who declined or were taken off this case: never offered it again.
     excluded_reviewer_ids: frozenset[int] = frozenset()
+    # Reviewers reading this case in another capacity (a second reader, a tie-break):
+    # one reviewer gives one opinion per case, so they are never routed it again.
+    reading_reviewer_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ def _ineligibility(case: CaseFacts, reviewer: Reviewer) -> str | None:
         return "works at the referrer's institution (conflict of interest)"
     if reviewer.id in case.excluded_reviewer_ids:
         return "declined or was taken off this case"
+    if reviewer.id in case.reading_reviewer_ids:
+        return "already reads this case"
     if case.network_restricted and case.insurer not in reviewer.insurer_networks:
         return f"outside the {case.insurer} network"
     return None
@@ -117,6 +124,27 @@ def _load_order(reviewer: Reviewer) -> tuple[int, dt.datetime, int]:
     return (reviewer.open_assignments, reviewer.last_assigned_at or never, reviewer.id)
 
 
+def _pick(
+    case: CaseFacts, reviewers: Sequence[Reviewer], specialty: Specialty, need: str
+) -> Choice | Gap:
+    """The least-loaded eligible reviewer of one specialty, or why there is none."""
+    specialists = [r for r in reviewers if r.specialty is specialty]
+    eligible = [r for r in specialists if _ineligibility(case, r) is None]
+    if not eligible:
+        if not specialists:
+            return Gap(specialty, "no reviewer of this specialty on the roster")
+        reasons = sorted({str(_ineligibility(case, r)) for r in specialists})
+        why = f"{len(specialists)} on the roster, none eligible: " + "; ".join(reasons)
+        return Gap(specialty, why)
+    chosen = min(eligible, key=_load_order)
+    return Choice(
+        specialty,
+        chosen.id,
+        f"{need}; least loaded of {len(eligible)} eligible "
+        f"({chosen.open_assignments} open assignments)",
+    )
+
+
 def route(case: CaseFacts, roster: Iterable[Reviewer]) -> RoutingDecision:
     reviewers: Sequence[Reviewer] = list(roster)
     required = required_specialties(case)
@@ -125,23 +153,25 @@ def route(case: CaseFacts, roster: Iterable[Reviewer]) -> RoutingDecision:
     for need in required:
         if need.specialty in case.covered_specialties:
             continue
-        specialists = [r for r in reviewers if r.specialty is need.specialty]
-        eligible = [r for r in specialists if _ineligibility(case, r) is None]
-        if not eligible:
-            if not specialists:
-                why = "no reviewer of this specialty on the roster"
-            else:
-                reasons = sorted({str(_ineligibility(case, r)) for r in specialists})
-                why = f"{len(specialists)} on the roster, none eligible: " + "; ".join(reasons)
-            gaps.append(Gap(need.specialty, why))
-            continue
-        chosen = min(eligible, key=_load_order)
-        choices.append(
-            Choice(
-                need.specialty,
-                chosen.id,
-                f"{need.reason}; least loaded of {len(eligible)} eligible "
-                f"({chosen.open_assignments} open assignments)",
-            )
-        )
+        picked = _pick(case, reviewers, need.specialty, need.reason)
+        if isinstance(picked, Choice):
+            choices.append(picked)
+        else:
+            gaps.append(picked)
     return RoutingDecision(required=required, choices=tuple(choices), gaps=tuple(gaps))
+
+
+def choose_reviewer(
+    case: CaseFacts,
+    roster: Iterable[Reviewer],
+    specialty: Specialty,
+    *,
+    exclude: Iterable[int] = (),
+    need: str,
+) -> Choice | Gap:
+    """One more reviewer of `specialty` for a case (a tie-break, a second reader):
+    the same eligibility and load order as `route`, never anyone in `exclude`
+    (pass everyone already on the case). `need` says why the reviewer is wanted
+    and starts the Choice's reason."""
+    facts = replace(case, reading_reviewer_ids=case.reading_reviewer_ids | frozenset(exclude))
+    return _pick(facts, list(roster), specialty, need)

@@ -1,5 +1,6 @@
 """Routing a case to its reviewers: gathers the facts, asks the pure policy, stores
-the decision. Idempotent: it only fills specialties that have no active assignment."""
+the decision. Idempotent: it only fills specialties that have no active primary
+assignment (second readers and tie-breaks are the coordinator's, never routing's)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,20 @@ from board.cases.services import transition
 from board.extensions import db
 from board.notifications.services import notify, notify_coordinators
 from board.outbox import services as outbox
-from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Assignment
+from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Assignment, Purpose
 from board.routing.policy import CaseFacts, Gap, Reviewer, RoutingDecision, route
 
 
 def _facts(case: Case) -> CaseFacts:
     assignments = db.session.scalars(select(Assignment).where(Assignment.case_id == case.id)).all()
-    covered = {Specialty(a.specialty) for a in assignments if a.status in ACTIVE_ASSIGNMENT}
+    active = [a for a in assignments if a.status in ACTIVE_ASSIGNMENT]
+    # Only a primary assignment covers a specialty: a second reader or a tie-break
+    # reviewer does not stand in for the one the specialty needs.
+    covered = {Specialty(a.specialty) for a in active if a.purpose == Purpose.PRIMARY}
     excluded = {a.reviewer_id for a in assignments if a.status not in ACTIVE_ASSIGNMENT}
+    # Everyone else already on the case: one case, one opinion per reviewer (and the
+    # unique (case, reviewer) constraint would refuse a second assignment anyway).
+    reading = {a.reviewer_id for a in active}
     insurance = case.insurance or {}
     return CaseFacts(
         timepoint=Timepoint(case.timepoint),
@@ -36,6 +43,7 @@ def _facts(case: Case) -> CaseFacts:
         network_restricted=bool(insurance.get("network_restriction")),
         covered_specialties=frozenset(covered),
         excluded_reviewer_ids=frozenset(excluded),
+        reading_reviewer_ids=frozenset(reading),
     )
 
 
@@ -97,26 +105,37 @@ def create_assignment(
     specialty: Specialty,
     reason: str,
     assigned_by: User | None = None,
+    purpose: Purpose = Purpose.PRIMARY,
+    tie_break_dimension: str | None = None,
 ) -> Assignment:
     """Adds one assignment, tells the reviewer (inbox and email) and audits it.
     Caller commits. The unique constraints make a second one for the same
-    reviewer or specialty fail instead of doubling."""
+    reviewer, a specialty's primary review or a dimension's tie-break fail
+    instead of doubling."""
     assert case.due_at is not None
+    assert (purpose is Purpose.TIE_BREAK) == (tie_break_dimension is not None)
     assignment = Assignment(
         case_id=case.id,
         reviewer_id=reviewer_id,
         specialty=specialty.value,
+        purpose=purpose.value,
+        tie_break_dimension=tie_break_dimension,
         reason=reason,
         assigned_by_id=assigned_by.id if assigned_by else None,
         due_at=case.due_at,
     )
     db.session.add(assignment)
     db.session.flush()
+    what = {
+        Purpose.PRIMARY: "review",
+        Purpose.ADDITIONAL: "give a second reading of",
+        Purpose.TIE_BREAK: f"break a tie on the {tie_break_dimension} of",
+    }[purpose]
     notify(
         reviewer_id,
         kind="assignment",
         case_id=case.id,
-        message=f"You have been asked to review case #{case.id} ({SPECIALTY_LABEL[specialty]}); "
+        message=f"You have been asked to {what} case #{case.id} ({SPECIALTY_LABEL[specialty]}); "
         f"due {case.due_at:%Y-%m-%d %H:%M} UTC.",
     )
     audit.record(
@@ -150,8 +169,12 @@ def _assign(case: Case) -> RoutingDecision:
 
 
 def refresh_status(case: Case, *, actor: User | None, uncovered: int | None = None) -> None:
-    """Sets a case in review to the status its assignments imply. Caller commits."""
-    if case.status_enum not in REVIEW_PHASE:
+    """Sets a case in review to the status its assignments imply. Caller commits.
+
+    A case awaiting records stays put while its clock is paused (a records request is
+    open); board.cases.record_requests clears the pause and calls this to resume it."""
+    resuming = case.status_enum is CaseStatus.AWAITING_RECORDS and case.paused_at is None
+    if case.status_enum not in REVIEW_PHASE and not resuming:
         return
     if uncovered is None:
         uncovered = len(route(_facts(case), []).gaps)

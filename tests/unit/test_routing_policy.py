@@ -8,7 +8,15 @@ import pytest
 
 from board.auth.roles import Specialty as S
 from board.cases.rules import Timepoint as T
-from board.routing.policy import CaseFacts, Reviewer, required_specialties, route
+from board.routing.policy import (
+    CaseFacts,
+    Choice,
+    Gap,
+    Reviewer,
+    choose_reviewer,
+    required_specialties,
+    route,
+)
 
 HOME, AWAY, OTHER = 1, 2, 3
 
@@ -161,3 +169,143 @@ def test_the_reason_explains_the_choice():
     assert "required at the post-biopsy timepoint" in choice.reason
     assert "least loaded of 2 eligible (2 open assignments)" in choice.reason
     assert decision.summary.startswith("Breast pathology:")
+
+
+def test_a_reviewer_already_reading_the_case_is_never_routed_it_as_primary():
+    # A second reader (or a tie-break reviewer) stays on the case when the primary
+    # reviewer declines: routing must pick someone else.
+    decision = route(
+        facts(reading_reviewer_ids=frozenset({1})),
+        [pathologist(1), pathologist(2, open_assignments=5)],
+    )
+    assert [c.reviewer_id for c in decision.choices] == [2]
+
+
+TIE = "tie-break on the diagnosis: Dr. A concurs, Dr. B differs (major)"
+
+
+def surgeon(id: int, **kwargs: object) -> Reviewer:
+    return Reviewer(id=id, specialty=S.BREAST_SURGERY, institution_id=AWAY, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("roster", "exclude", "case_kwargs", "chosen", "why"),
+    [
+        # Everyone on the case is left out, however idle: the least loaded of the rest.
+        (
+            [pathologist(1), pathologist(2), pathologist(3, open_assignments=2)],
+            {1, 2},
+            {},
+            3,
+            "already on the case",
+        ),
+        (
+            [pathologist(3, open_assignments=4), pathologist(4, open_assignments=1)],
+            {1, 2},
+            {},
+            4,
+            "least loaded",
+        ),
+        (
+            [pathologist(3, last_assigned_at=LATE), pathologist(4, last_assigned_at=EARLY)],
+            set(),
+            {},
+            4,
+            "longest since last assignment",
+        ),
+        # Only the specialty that disagrees.
+        ([surgeon(3), pathologist(4, open_assignments=9)], set(), {}, 4, "right specialty"),
+        (
+            [pathologist(3, institution=HOME), pathologist(4, open_assignments=3)],
+            set(),
+            {},
+            4,
+            "conflict of interest",
+        ),
+        (
+            [pathologist(3, active=False), pathologist(4, open_assignments=3)],
+            set(),
+            {},
+            4,
+            "inactive",
+        ),
+        (
+            [pathologist(3), pathologist(4, open_assignments=3)],
+            set(),
+            {"excluded_reviewer_ids": frozenset({3})},
+            4,
+            "declined",
+        ),
+        (
+            [
+                pathologist(3),
+                pathologist(4, open_assignments=3, insurer_networks=frozenset({"Acme"})),
+            ],
+            set(),
+            {"insurer": "Acme", "network_restricted": True},
+            4,
+            "network",
+        ),
+    ],
+)
+def test_one_more_reviewer_is_the_least_loaded_eligible_one_not_on_the_case(
+    roster, exclude, case_kwargs, chosen, why
+):
+    picked = choose_reviewer(facts(**case_kwargs), roster, S.PATHOLOGY, exclude=exclude, need=TIE)
+    assert isinstance(picked, Choice), why
+    assert (picked.specialty, picked.reviewer_id) == (S.PATHOLOGY, chosen), why
+
+
+def test_the_choice_of_one_more_reviewer_gives_the_need_and_the_load():
+    picked = choose_reviewer(
+        facts(),
+        [pathologist(1), pathologist(3, open_assignments=2), pathologist(4, open_assignments=5)],
+        S.PATHOLOGY,
+        exclude={1},
+        need=TIE,
+    )
+    assert picked == Choice(
+        S.PATHOLOGY, 3, f"{TIE}; least loaded of 2 eligible (2 open assignments)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("roster", "exclude", "reason"),
+    [
+        ([], set(), "no reviewer of this specialty on the roster"),
+        ([surgeon(3)], set(), "no reviewer of this specialty on the roster"),
+        (
+            [pathologist(1), pathologist(2)],
+            {1, 2},
+            "2 on the roster, none eligible: already reads this case",
+        ),
+        (
+            [pathologist(1), pathologist(3, institution=HOME)],
+            {1},
+            "2 on the roster, none eligible: already reads this case; "
+            "works at the referrer's institution (conflict of interest)",
+        ),
+        (
+            [pathologist(1), pathologist(3, active=False)],
+            {1},
+            "none eligible: already reads this case; inactive account",
+        ),
+    ],
+)
+def test_when_nobody_more_is_eligible_the_gap_says_why(roster, exclude, reason):
+    picked = choose_reviewer(facts(), roster, S.PATHOLOGY, exclude=exclude, need=TIE)
+    assert isinstance(picked, Gap)
+    assert picked.specialty is S.PATHOLOGY
+    assert reason in picked.reason
+
+
+def test_a_declined_reviewer_is_named_as_such_even_when_also_excluded():
+    picked = choose_reviewer(
+        facts(excluded_reviewer_ids=frozenset({1})),
+        [pathologist(1)],
+        S.PATHOLOGY,
+        exclude={1},
+        need=TIE,
+    )
+    assert isinstance(picked, Gap)
+    assert picked.reason.endswith("declined or was taken off this case")

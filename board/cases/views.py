@@ -6,10 +6,12 @@ services' job (a case the user may not see raises NotFound, shown as a 404).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, render_template, request
 from flask import Response as FlaskResponse
+from flask.blueprints import BlueprintSetupState
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -17,6 +19,7 @@ from werkzeug.wrappers import Response
 from board.auth.models import User
 from board.auth.roles import Role
 from board.board_meetings import services as meetings
+from board.cases import record_requests
 from board.cases import services as cases
 from board.cases.models import Case
 from board.cases.rules import (
@@ -29,20 +32,37 @@ from board.cases.rules import (
 from board.cases.schemas import CaseInput
 from board.errors import Conflict, IncompleteCase, NotFound
 from board.reviews import services as reviews
+from board.reviews import tie_breaks
+from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment, Purpose, Review
 from board.routing import services as routing
+from board.routing.services import Candidate, Staffing
 from board.validation import FieldError, InvalidInput, parse
 from board.web import (
     CHOICES,
+    SOURCED_FIELDS,
     Page,
+    compact_rows,
     errors_by_field,
     flatten,
     form_data,
     me,
+    record_choices,
     require_role,
+    row_count,
     see_other,
+    template_helpers,
 )
 
 bp = Blueprint("cases", __name__)
+
+
+@bp.record_once
+def _template_helpers(state: BlueprintSetupState) -> None:
+    # Globals rather than a context processor: the macros that show a case are
+    # imported without context (templates/_clinical.html, reviews/_review.html),
+    # and the second opinion's PDF is rendered outside these views.
+    state.app.jinja_env.globals.update(template_helpers())
+
 
 # --- The referrer: case list, the case form ----------------------------------------
 
@@ -54,11 +74,25 @@ def my_cases() -> str:
     return render_template("cases/my_cases.html", cases=cases.cases_for(user))
 
 
+# Blank medication rows the form offers beyond the filled ones (more with "Add a row").
+BLANK_MEDICATION_ROWS = 2
+MIN_MEDICATION_ROWS = 3
+
+
 def _case_form(
     values: MultiDict[str, str], errors: dict[str, str], case: Case | None, status: int = 200
 ) -> Page:
+    filled = row_count(values, "plan.medications")
     page = render_template(
-        "cases/form.html", values=values, errors=errors, case=case, choices=CHOICES
+        "cases/form.html",
+        values=values,
+        errors=errors,
+        case=case,
+        choices=CHOICES,
+        # The source selects: only a draft with records has something to point at.
+        records=record_choices(case),
+        sourced=SOURCED_FIELDS,
+        medication_rows=max(MIN_MEDICATION_ROWS, filled + BLANK_MEDICATION_ROWS),
     )
     return (page, status) if status != 200 else page
 
@@ -69,10 +103,11 @@ def new_case() -> Page | Response:
     user = require_role(Role.REFERRER)
     if request.method == "GET":
         return _case_form(MultiDict(), {}, None)
+    form = compact_rows(request.form)
     try:
-        case = cases.create_draft(user, parse(CaseInput, form_data(CaseInput, request.form)))
+        case = cases.create_draft(user, parse(CaseInput, form_data(CaseInput, form)))
     except InvalidInput as exc:
-        return _case_form(request.form, errors_by_field(exc.errors), None, 422)
+        return _case_form(form, errors_by_field(exc.errors), None, 422)
     flash(f"Case #{case.id} is saved as a draft. Add its records, then submit it.", "success")
     return see_other("cases.detail", case_id=case.id)
 
@@ -108,10 +143,11 @@ def edit_case(case_id: int) -> Page | Response:
         return see_other("cases.detail", case_id=case_id)
     if request.method == "GET":
         return _case_form(_case_values(case), {}, case)
+    form = compact_rows(request.form)
     try:
-        cases.update_draft(user, case_id, parse(CaseInput, form_data(CaseInput, request.form)))
+        cases.update_draft(user, case_id, parse(CaseInput, form_data(CaseInput, form)))
     except InvalidInput as exc:
-        return _case_form(request.form, errors_by_field(exc.errors), case, 422)
+        return _case_form(form, errors_by_field(exc.errors), case, 422)
     flash("The draft is saved.", "success")
     return see_other("cases.detail", case_id=case_id)
 
@@ -123,11 +159,19 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     """The case page for the referrer or the coordinator; `extra` carries a failed
     form's values and messages (upload, submit, consensus)."""
     role = Role(user.role)
+    assignments = reviews.assignments_for_case(case.id)
+    requests = record_requests.requests_for_case(case.id)
     context: dict[str, Any] = {
         "case": case,
         "choices": CHOICES,
         "missing": cases.missing_for(case),
-        "assignments": reviews.assignments_for_case(case.id),
+        "assignments": assignments,
+        "record_requests": requests,
+        "open_requests": [r for r in requests if r.closed_at is None],
+        "closed_requests": [r for r in requests if r.closed_at is not None],
+        "awaiting_records": case.status_enum is CaseStatus.AWAITING_RECORDS,
+        "answer_errors": {},
+        "answer_values": {},
         "can_withdraw": can_transition(case.status_enum, CaseStatus.WITHDRAWN),
         "is_coordinator": role is Role.COORDINATOR,
         "released": case.status_enum in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED),
@@ -140,10 +184,13 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     }
     if role is Role.COORDINATOR:
         consensus = meetings.current_consensus(case.id)
+        signed = reviews.reviews_for_case(case.id)
+        staffing = routing.staffing(case) if case.submitted_at else None
         context.update(
-            reviews=reviews.reviews_for_case(case.id),
+            reviews=signed,
             consensus=consensus,
-            staffing=routing.staffing(case) if case.submitted_at else None,
+            staffing=staffing,
+            disagreements=_disagreements(case, signed, assignments, staffing),
             consensus_values=flatten(
                 {
                     "summary": consensus.summary,
@@ -159,6 +206,48 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     context.update(extra)
     page = render_template("cases/detail.html", **context)
     return (page, status) if status != 200 else page
+
+
+@dataclass(frozen=True)
+class DisagreementView:
+    """Two readers of one specialty who disagree on a dimension, as the coordinator's
+    page shows it: their reviews side by side and the tie-break asked, or whom to ask."""
+
+    specialty: str
+    dimension: str
+    reviews: list[Review]
+    tie_break: Assignment | None
+    candidates: list[Candidate]
+
+
+def _disagreements(
+    case: Case, signed: list[Review], assignments: list[Assignment], staffing: Staffing | None
+) -> list[DisagreementView]:
+    by_id = {r.id: r for r in signed}
+    out = []
+    for found in tie_breaks.case_disagreements(case.id):
+        tie_break = next(
+            (
+                a
+                for a in assignments
+                if a.purpose == Purpose.TIE_BREAK
+                and a.tie_break_dimension == found.dimension
+                and a.status in ACTIVE_ASSIGNMENT
+            ),
+            None,
+        )
+        out.append(
+            DisagreementView(
+                found.specialty,
+                found.dimension,
+                [by_id[i] for i in found.review_ids if i in by_id],
+                tie_break,
+                [c for c in staffing.for_specialty(found.specialty) if not c.blocked]
+                if staffing
+                else [],
+            )
+        )
+    return out
 
 
 @bp.get("/cases/<int:case_id>")
@@ -197,6 +286,64 @@ def upload_record(case_id: int) -> Page | Response:
         return see_other("cases.detail", case_id=case_id)
     pages = f"{record.page_count} page{'s' if record.page_count != 1 else ''}"
     flash(f"{RECORD_LABEL[RecordKind(record.kind)]} uploaded ({pages}).", "success")
+    return see_other("cases.detail", case_id=case_id)
+
+
+@bp.post("/cases/<int:case_id>/record-requests/<int:request_id>/answer")
+@login_required
+def answer_request(case_id: int, request_id: int) -> Page | Response:
+    """The referrer closes a reviewer's request in words, without the record."""
+    user = require_role(Role.REFERRER)
+    answer = request.form.get("answer", "")
+    try:
+        answered = record_requests.answer_request(user, request_id, answer)
+    except InvalidInput as exc:
+        case = cases.case_for_viewer(user, case_id)
+        return render_case_page(
+            user,
+            case,
+            422,
+            answer_errors={request_id: errors_by_field(exc.errors)},
+            answer_values={request_id: answer},
+        )
+    except Conflict as exc:
+        flash(str(exc), "error")
+        return see_other("cases.detail", case_id=case_id)
+    flash("Your answer is sent to the reviewer.", "success")
+    return see_other("cases.detail", case_id=answered.case_id)
+
+
+@bp.post("/cases/<int:case_id>/tie-breaks")
+@login_required
+def ask_tie_break(case_id: int) -> Response:
+    """The coordinator asks a third reviewer where two readers of a specialty disagree."""
+    user = require_role(Role.COORDINATOR)
+    raw = request.form.get("reviewer_id", "")
+    try:
+        reviewer_id = int(raw) if raw else None
+    except ValueError:
+        reviewer_id = -1  # no such reviewer: the service refuses it in words
+    try:
+        assignment = tie_breaks.request_tie_break(
+            user,
+            case_id,
+            request.form.get("specialty", ""),
+            request.form.get("dimension", ""),
+            reviewer_id,
+        )
+        flash(
+            f"{assignment.reviewer.name} is asked to break the tie on the "
+            f"{assignment.tie_break_dimension}.",
+            "success",
+        )
+    except InvalidInput as exc:
+        flash(
+            "The tie-break was not asked: "
+            + "; ".join(f"{e.field.replace('_', ' ')} {e.message}" for e in exc.errors),
+            "error",
+        )
+    except Conflict as exc:
+        flash(str(exc), "error")
     return see_other("cases.detail", case_id=case_id)
 
 

@@ -12,6 +12,8 @@ from werkzeug.wrappers import Response
 
 from board.auth.models import User
 from board.auth.roles import Role
+from board.cases import record_requests
+from board.cases.rules import REVIEW_PHASE, CaseStatus
 from board.errors import Conflict, NotFound
 from board.reviews import services as reviews
 from board.reviews.models import Assignment, Verdict
@@ -55,6 +57,14 @@ def _assignment_page(assignment: Assignment, status: int = 200, **extra: Any) ->
         "errors": {},
         "decline_errors": {},
         "refusal": None,
+        "record_requests": record_requests.requests_for_case(assignment.case_id),
+        "request_values": MultiDict(),
+        "request_errors": {},
+        "can_request_records": assignment.is_open
+        and (
+            assignment.case.status_enum in REVIEW_PHASE
+            or assignment.case.status_enum is CaseStatus.AWAITING_RECORDS
+        ),
     }
     context.update(extra)
     page = render_template("reviews/assignment.html", **context)
@@ -114,6 +124,7 @@ def review_body(form: MultiDict[str, str]) -> dict[str, Any]:
         if verdict.get("verdict") == Verdict.CONCUR:
             verdict.pop("severity", None)
             verdict.pop("alternative", None)
+            verdict.pop("reasons", None)
         text = form.get(f"{dimension}.alternative_text", "").strip()
         if "alternative" not in verdict and text:
             verdict["alternative"] = text
@@ -138,6 +149,32 @@ def sign_review(assignment_id: int) -> Page | Response:
             reviews.assignment_for_reviewer(user, assignment_id), 409, refusal=str(exc)
         )
     flash("Your review is signed. It cannot be changed; the coordinator has it.", "success")
+    return see_other("reviews.assignment", assignment_id=assignment_id)
+
+
+@bp.post("/assignments/<int:assignment_id>/records-request")
+@login_required
+def request_records(assignment_id: int) -> Page | Response:
+    """The reviewer asks the referrer for records; the case's clock pauses until they come."""
+    user = _reviewer()
+    kinds = [k for k in request.form.getlist("kinds") if k.strip()]
+    try:
+        record_requests.request_records(user, assignment_id, kinds, request.form.get("message"))
+    except InvalidInput as exc:
+        return _assignment_page(
+            reviews.assignment_for_reviewer(user, assignment_id),
+            422,
+            request_values=request.form,
+            request_errors=errors_by_field(exc.errors),
+        )
+    except Conflict as exc:
+        flash(str(exc), "error")
+        return see_other("reviews.assignment", assignment_id=assignment_id)
+    flash(
+        "Your request is sent to the referrer. The case's clock is paused until the records "
+        "arrive or the referrer answers.",
+        "success",
+    )
     return see_other("reviews.assignment", assignment_id=assignment_id)
 
 

@@ -31,6 +31,10 @@ def _defaults() -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         # The service level of domain.md: a complete opinion within 7 calendar days.
         "REVIEW_DAYS": 7,
+        # An urgent case (the referrer or the coordinator says so) is due sooner.
+        "URGENT_REVIEW_DAYS": 3,
+        # Reviewers are reminded this long before their assignment is due, and at due.
+        "REMINDER_BEFORE_DUE_HOURS": 48,
         "API_TOKEN_HOURS": 12,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": 8025,
@@ -44,8 +48,9 @@ def _defaults() -> dict[str, Any]:
         "OUTBOX_RELAY_GRACE_SECONDS": 2,
         # A published message not done after this long is republished (tasks are idempotent).
         "OUTBOX_REDELIVER_AFTER_SECONDS": 120,
-        # A message delivered this many times without finishing is parked for the coordinator.
-        "OUTBOX_MAX_ATTEMPTS": 5,
+        # A message delivered this many times without finishing is parked for the coordinator:
+        # a poison task runs at most three times.
+        "OUTBOX_MAX_ATTEMPTS": 3,
         "CELERY": {
             "broker_url": broker_url,
             "task_ignore_result": True,

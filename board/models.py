@@ -1,7 +1,7 @@
 """Imports every model so SQLAlchemy's metadata (and Alembic) sees all tables."""
 
 from board.audit.models import AuditEvent
-from board.auth.models import ApiToken, Institution, User
+from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
 from board.board_meetings.models import Consensus
 from board.cases.models import Case, CaseEvent, Record, RecordBlob, RecordRequest
 from board.notifications.models import Notification
@@ -12,6 +12,7 @@ __all__ = [
     "ApiToken",
     "Assignment",
     "AuditEvent",
+    "AvailabilityWindow",
     "Case",
     "CaseEvent",
     "Consensus",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from board.auth.roles import REVIEWER_SPECIALTY, Role, Specialty
@@ -31,6 +31,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Reviewers only: a reviewer must hold the breast sub-specialty to be routed a case,
+    # and is routed no more than this many open assignments at once.
+    breast_subspecialty: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_open_assignments: Mapped[int] = mapped_column(default=10)
 
     institution: Mapped[Institution] = relationship(lazy="joined")
 
@@ -60,3 +64,17 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class AvailabilityWindow(db.Model):  # type: ignore[name-defined,misc]
+    """A time a reviewer is away (leave, conference): routing passes them over."""
+
+    __tablename__ = "availability_windows"
+    __table_args__ = (Index("ix_availability_windows_user_id_ends_at", "user_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -35,6 +35,15 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     plan: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     insurance: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
+    # An urgent case is due in URGENT_REVIEW_DAYS instead of REVIEW_DAYS.
+    urgent: Mapped[bool] = mapped_column(default=False)
+    # The coordinator's changes to the specialties routing requires (domain.md:
+    # "the coordinator may add or remove any").
+    added_specialties: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    removed_specialties: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # When an assignment goes overdue: tell the coordinator only, or also move it to
+    # the next eligible reviewer.
+    auto_reassign: Mapped[bool] = mapped_column(default=False)
     routing_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

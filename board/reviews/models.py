@@ -83,6 +83,10 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decline_reason: Mapped[str | None] = mapped_column(Text)
     overdue_flagged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Which time this assignment was reminded/escalated for: the due date moves when
+    # the clock pauses, and a moved due date earns its own reminders.
+    reminded_before_due_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reminded_at_due_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship()
     reviewer: Mapped[User] = relationship(foreign_keys=[reviewer_id])

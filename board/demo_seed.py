@@ -198,6 +198,18 @@ def seed(password: str) -> bool:
         "Helen Demo-Ready",
         "DEMO-1003",
         "Is this really HER2-negative? IHC was 2+ on the outside report.",
+        # IHC 2+ with a borderline ISH (ASCO/CAP group 4): called negative outside.
+        diagnosis={
+            "histologic_type": "invasive_ductal",
+            "laterality": "left",
+            "grade": 2,
+            "er_percent": 80,
+            "pr_percent": 30,
+            "her2_ihc": "2+",
+            "her2_ish_ratio": 1.7,
+            "her2_copy_number": 4.6,
+            "her2": "negative",
+        },
     )
     routing.route_case(ready.id)
     _review_all(
@@ -206,13 +218,15 @@ def seed(password: str) -> bool:
             "diagnosis": {
                 "verdict": "differ",
                 "severity": "major",
-                "alternative": {"histologic_type": "invasive_ductal", "her2": "equivocal"},
-                "rationale": "IHC 2+ is equivocal; reflex ISH is required before calling it "
-                "negative.",
+                "alternative": {"her2": "equivocal"},
+                "reasons": ["her2"],
+                "rationale": "IHC 2+ with ISH group 4 (ratio 1.7, 4.6 copies) needs the ASCO/CAP "
+                "additional workup before HER2 can be called negative.",
             },
             "stage": CONCUR,
             "plan": CONCUR,
-            "additional_options": "HER2 in-situ hybridisation on the core biopsy block.",
+            "additional_options": "Repeat HER2 ISH with a recount by a second observer.",
+            "retesting": ["her2_ish"],
         },
     )
 
@@ -237,8 +251,8 @@ def seed(password: str) -> bool:
     return True
 
 
-def _submitted(referrer: User, name: str, mrn: str, question: str) -> Case:
-    case = cases.create_draft(referrer, _case(name, mrn, "post_biopsy", question))
+def _submitted(referrer: User, name: str, mrn: str, question: str, **extra: object) -> Case:
+    case = cases.create_draft(referrer, _case(name, mrn, "post_biopsy", question, **extra))
     cases.add_record(
         referrer,
         case.id,

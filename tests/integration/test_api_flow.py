@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import io
+
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from board.auth.roles import Role
@@ -87,6 +90,16 @@ def test_a_case_goes_from_draft_to_acknowledged_through_the_api(client, ctx):
     pdf = referrer.get(f"/cases/{case_id}/second-opinion.pdf")
     assert pdf.status_code == 200
     assert pdf.data.startswith(b"%PDF-")
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    for expected in (
+        "Second opinion: breast tumor board",
+        "MRN-0001",
+        "Page 1 of",
+        "The board's consensus",
+        "Upstage to cT3 cN1",
+        "Confidential patient",
+    ):
+        assert expected in text, expected
     acknowledged = referrer.post(f"/cases/{case_id}/acknowledge")
     assert acknowledged.get_json()["status"] == "acknowledged"
 

@@ -14,6 +14,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         auth,
         board_meetings,
         cases,
+        concordance,
         models,
         notifications,
         reviews,
@@ -43,6 +44,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     reviews.init_app(app)
     notifications.init_app(app)
     board_meetings.init_app(app)
+    concordance.init_app(app)
     api.init_app(app)
     register_error_handlers(app)
     templating.init_app(app)

@@ -35,6 +35,9 @@ def _defaults() -> dict[str, Any]:
         "URGENT_REVIEW_DAYS": 3,
         # Reviewers are reminded this long before their assignment is due, and at due.
         "REMINDER_BEFORE_DUE_HOURS": 48,
+        # How often beat runs the review clock (reminders, escalation). A minute is
+        # plenty for hours-long deadlines; tests run it every second.
+        "CLOCK_INTERVAL_SECONDS": 60,
         "API_TOKEN_HOURS": 12,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": 8025,
@@ -69,12 +72,6 @@ def _defaults() -> dict[str, Any]:
             "broker_connection_retry_on_startup": True,
             "task_default_queue": "board",
             "worker_hijack_root_logger": False,
-            "beat_schedule": {
-                "flag-overdue-assignments": {
-                    "task": "reviews.flag_overdue",
-                    "schedule": 300.0,
-                },
-            },
         },
     }
 
@@ -90,7 +87,25 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
                 config["CELERY"] = {**config["CELERY"], **value}
             else:
                 config[key] = value
+    # Built from the final values, so FLASK_CLOCK_INTERVAL_SECONDS reaches beat; a
+    # beat_schedule given in the overrides wins.
+    config["CELERY"] = {"beat_schedule": _beat_schedule(config), **config["CELERY"]}
     return config
+
+
+def _beat_schedule(config: dict[str, Any]) -> dict[str, Any]:
+    interval = float(config["CLOCK_INTERVAL_SECONDS"])
+    return {
+        # The one periodic task: board.reviews.clock_service.run_clock. It is safe to
+        # run twice (two beats by mistake send nothing twice), but one beat is the plan.
+        "review-clock": {
+            "task": "reviews.run_clock",
+            "schedule": interval,
+            # A tick still queued when the next one is due is dropped: the next one
+            # does its work, and a worker back from an outage is not met by a backlog.
+            "options": {"expires": interval},
+        },
+    }
 
 
 def _parse(raw: str) -> Any:

@@ -13,6 +13,12 @@ from board.cases.rules import RecordKind
 from board.cases.schemas import CaseInput
 from board.reviews.schemas import DeclineInput, ReviewInput
 from board.reviews.tie_breaks import TieBreakInput
+from board.routing.schemas import (
+    AutoReassignInput,
+    AvailabilityInput,
+    SpecialtyChangeInput,
+    UrgencyInput,
+)
 
 _MODELS: list[type[BaseModel]] = [
     CaseInput,
@@ -20,6 +26,10 @@ _MODELS: list[type[BaseModel]] = [
     DeclineInput,
     ConsensusInput,
     TieBreakInput,
+    SpecialtyChangeInput,
+    UrgencyInput,
+    AutoReassignInput,
+    AvailabilityInput,
 ]
 
 
@@ -338,6 +348,60 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses("The PDF", 401, 404, pdf=True),
             },
         },
+        "/api/v1/cases/{case_id}/specialties": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Coordinator: add or remove specialties; the case is routed again "
+                "and a removed specialty's open assignment ends (a signed review stays)",
+                "security": secured,
+                "requestBody": _json_body(_ref("SpecialtyChangeInput")),
+                "responses": _responses("The case", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/urgency": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Coordinator: mark a submitted case urgent or not; its due date and "
+                "its open assignments' due dates move",
+                "security": secured,
+                "requestBody": _json_body(_ref("UrgencyInput")),
+                "responses": _responses("The case", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/auto-reassign": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Coordinator: whether an overdue assignment moves to the next "
+                "eligible reviewer by itself",
+                "security": secured,
+                "requestBody": _json_body(_ref("AutoReassignInput")),
+                "responses": _responses("The case", 401, 404, 422),
+            },
+        },
+        "/api/v1/availability": {
+            "get": {
+                "summary": "Reviewer: my times away that are not over yet",
+                "security": secured,
+                "responses": _responses("Times away", 401, 404),
+            },
+            "post": {
+                "summary": "Reviewer: add a time away (UTC); routing passes me over meanwhile",
+                "security": secured,
+                "requestBody": _json_body(_ref("AvailabilityInput")),
+                "responses": _responses("The time away", 401, 404, 422, ok_code=201),
+            },
+        },
+        "/api/v1/availability/{window_id}": {
+            "parameters": [_id("window_id")],
+            "delete": {
+                "summary": "Reviewer: remove one of my times away",
+                "security": secured,
+                "responses": {
+                    "204": {"description": "Removed"},
+                    **{k: v for k, v in _responses("", 401, 404).items() if k != "200"},
+                },
+            },
+        },
         "/api/v1/cases/{case_id}/acknowledge": {
             "parameters": case_path,
             "post": {
@@ -345,6 +409,26 @@ def openapi_document() -> dict[str, Any]:
                 "security": secured,
                 "responses": _responses("Acknowledged", 401, 404, 409),
             },
+        },
+        "/api/v1/analytics": {
+            "get": {
+                "summary": "Coordinator or administrator: concordance per dimension, differ "
+                "reasons, kappa with 95% intervals, turnaround, overdue assignments, workload "
+                "and major-change rates beside the published ranges; `figures` holds the same "
+                "rows as the CSV export",
+                "security": secured,
+                "parameters": [
+                    {"name": name, "in": "query", "schema": schema, "description": text}
+                    for name, schema, text in (
+                        ("from", {"type": "string", "format": "date"}, "submitted on or after"),
+                        ("to", {"type": "string", "format": "date"}, "submitted on or before"),
+                        ("timepoint", {"type": "string"}, "the case's timepoint"),
+                        ("specialty", {"type": "string"}, "reviews of this specialty only"),
+                        ("institution", {"type": "integer"}, "the referrer's institution id"),
+                    )
+                ],
+                "responses": _responses("The figures", 401, 404, 422),
+            }
         },
     }
     return {

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from board.auth.models import AvailabilityWindow
 from board.board_meetings.models import Consensus
 from board.cases.models import Case, Record, RecordRequest
 from board.cases.stage_check import check_stage
 from board.reviews.alternatives import alternative_staging
 from board.reviews.models import Assignment, Review
 from board.reviews.rules import Disagreement
+from board.routing.policy import Requirements
 
 
 def iso(value: Any) -> str | None:
@@ -124,6 +126,32 @@ def case_summary_json(case: Case) -> dict[str, Any]:
         "submitted_at": iso(case.submitted_at),
         "due_at": iso(case.due_at),
         "overdue": case.is_overdue(),
+        # Due in URGENT_REVIEW_DAYS instead of REVIEW_DAYS.
+        "urgent": case.urgent,
+    }
+
+
+def window_json(window: AvailabilityWindow) -> dict[str, Any]:
+    return {
+        "id": window.id,
+        "starts_at": iso(window.starts_at),
+        "ends_at": iso(window.ends_at),
+        "note": window.note,
+    }
+
+
+def routing_json(case: Case, needs: Requirements) -> dict[str, Any]:
+    """Why each specialty is needed, and what waits on the coordinator (the coordinator's
+    view; computed from the case's facts when read)."""
+    return {
+        "required": [{"specialty": r.specialty.value, "reason": r.reason} for r in needs.required],
+        "decisions": [
+            {"specialty": d.specialty.value, "reason": d.reason} for d in needs.decisions
+        ],
+        "removed": [{"specialty": r.specialty.value, "reason": r.reason} for r in needs.removed],
+        "added_specialties": case.added_specialties or [],
+        "removed_specialties": case.removed_specialties or [],
+        "auto_reassign": case.auto_reassign,
     }
 
 
@@ -136,6 +164,7 @@ def case_json(
     missing_records: list[dict[str, str]],
     record_requests: list[RecordRequest] | None = None,
     disagreements: list[Disagreement] | None = None,
+    routing: Requirements | None = None,
 ) -> dict[str, Any]:
     return {
         **case_summary_json(case),
@@ -163,6 +192,7 @@ def case_json(
         ],
         "consensus": consensus_json(consensus),
         "routing_note": case.routing_note,
+        "routing": routing_json(case, routing) if routing is not None else None,
         # The board's own AJCC 8th groups and where the submitted ones disagree.
         "staging": check_stage(case.stage, case.diagnosis).as_json(),
         "timeline": [

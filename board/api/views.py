@@ -21,11 +21,19 @@ from board.board_meetings.schemas import ConsensusInput
 from board.cases import record_requests
 from board.cases import services as cases
 from board.cases.schemas import CaseInput
+from board.concordance import services as analytics
 from board.errors import NotFound, error_response
 from board.extensions import db
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
 from board.reviews.schemas import DeclineInput, ReviewInput
+from board.routing import services as routing
+from board.routing.schemas import (
+    AutoReassignInput,
+    AvailabilityInput,
+    SpecialtyChangeInput,
+    UrgencyInput,
+)
 from board.validation import FieldError, InvalidInput, parse
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -137,6 +145,8 @@ def _case_payload(case_id: int) -> dict[str, Any]:
         # Where the readers of a specialty disagree: the coordinator's to act on (a
         # tie-break); nobody else sees other reviewers' verdicts before the board.
         disagreements=(tie_breaks.case_disagreements(case.id) if role is Role.COORDINATOR else []),
+        # The specialties the case needs and why, and what waits on the coordinator.
+        routing=routing.requirements_for(case) if role is Role.COORDINATOR else None,
     )
 
 
@@ -327,6 +337,60 @@ def acknowledge(case_id: int) -> Any:
     return jsonify(
         {"id": case.id, "status": case.status, "acknowledged_at": ser.iso(case.acknowledged_at)}
     )
+
+
+@bp.post("/cases/<int:case_id>/specialties")
+@token_required
+def change_specialties(case_id: int) -> Any:
+    data = parse(SpecialtyChangeInput, body())
+    routing.set_specialties(caller(), case_id, add=data.add, remove=data.remove)
+    return jsonify(_case_payload(case_id))
+
+
+@bp.post("/cases/<int:case_id>/urgency")
+@token_required
+def change_urgency(case_id: int) -> Any:
+    data = parse(UrgencyInput, body())
+    cases.set_urgent(caller(), case_id, data.urgent)
+    return jsonify(_case_payload(case_id))
+
+
+@bp.post("/cases/<int:case_id>/auto-reassign")
+@token_required
+def change_auto_reassign(case_id: int) -> Any:
+    data = parse(AutoReassignInput, body())
+    routing.set_auto_reassign(caller(), case_id, data.on)
+    return jsonify(_case_payload(case_id))
+
+
+@bp.get("/availability")
+@token_required
+def list_availability() -> Any:
+    windows = auth_services.windows_for(caller())
+    return jsonify({"availability": [ser.window_json(w) for w in windows]})
+
+
+@bp.post("/availability")
+@token_required
+def add_availability() -> Any:
+    data = parse(AvailabilityInput, body())
+    window = auth_services.add_window(caller(), data.starts_at, data.ends_at, data.note)
+    return jsonify(ser.window_json(window)), 201
+
+
+@bp.delete("/availability/<int:window_id>")
+@token_required
+def remove_availability(window_id: int) -> Any:
+    auth_services.remove_window(caller(), window_id)
+    return "", 204
+
+
+@bp.get("/analytics")
+@token_required
+def analytics_dashboard() -> Any:
+    """Coordinator and administrator: the analytics figures for a selection."""
+    figures = analytics.dashboard(caller(), analytics.parse_filters(request.args))
+    return jsonify(analytics.to_json(figures))
 
 
 @bp.errorhandler(404)

@@ -12,10 +12,12 @@ from flask import current_app
 from sqlalchemy import select
 
 from board.audit import services as audit
-from board.auth.models import ApiToken, Institution, User
+from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
 from board.auth.roles import Role
 from board.db import utcnow
+from board.errors import NotFound
 from board.extensions import db
+from board.validation import FieldError, InvalidInput
 
 # argon2-cffi's default is RFC 9106's second recommended profile (argon2id, 64 MiB,
 # 3 passes), above OWASP's minimum for argon2id.
@@ -125,3 +127,78 @@ def create_user(
 def all_accounts() -> list[User]:
     """Every account, for the administrator's accounts page."""
     return list(db.session.scalars(select(User).order_by(User.role, User.email)))
+
+
+# --- Reviewers' times away (routing passes them over: board/routing/policy.py) --------
+
+# Longer absences are a change of the roster (the administrator deactivates the
+# account), not a time away.
+MAX_AWAY = dt.timedelta(days=366)
+
+
+def _reviewer(user: User) -> None:
+    if user.specialty is None:
+        raise NotFound()
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # The board's clock is UTC; a time without a zone is read as UTC.
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def add_window(
+    reviewer: User, starts_at: dt.datetime, ends_at: dt.datetime, note: str | None = None
+) -> AvailabilityWindow:
+    """A reviewer says when they are away; routing passes them over meanwhile."""
+    _reviewer(reviewer)
+    starts_at, ends_at = _as_utc(starts_at), _as_utc(ends_at)
+    note = (note or "").strip() or None
+    errors = []
+    if ends_at <= starts_at:
+        errors.append(FieldError("ends_at", "must be after the start (starts_at)"))
+    elif ends_at - starts_at > MAX_AWAY:
+        errors.append(FieldError("ends_at", "must be within a year of the start (starts_at)"))
+    if ends_at <= utcnow():
+        errors.append(FieldError("ends_at", "is in the past: a time away must end in the future"))
+    if note is not None and len(note) > 200:
+        errors.append(FieldError("note", "must be at most 200 characters"))
+    if errors:
+        raise InvalidInput(errors)
+    window = AvailabilityWindow(
+        user_id=reviewer.id, starts_at=starts_at, ends_at=ends_at, note=note
+    )
+    db.session.add(window)
+    db.session.flush()
+    audit.record(
+        "availability_add", actor=reviewer, object_type="availability_window", object_id=window.id
+    )
+    db.session.commit()
+    return window
+
+
+def remove_window(reviewer: User, window_id: int) -> None:
+    """A reviewer takes back one of their own times away; anyone else's is a 404."""
+    _reviewer(reviewer)
+    window = db.session.get(AvailabilityWindow, window_id)
+    if window is None or window.user_id != reviewer.id:
+        raise NotFound()
+    audit.record(
+        "availability_remove",
+        actor=reviewer,
+        object_type="availability_window",
+        object_id=window.id,
+    )
+    db.session.delete(window)
+    db.session.commit()
+
+
+def windows_for(reviewer: User) -> list[AvailabilityWindow]:
+    """The reviewer's times away that are not over yet, soonest first."""
+    _reviewer(reviewer)
+    return list(
+        db.session.scalars(
+            select(AvailabilityWindow)
+            .where(AvailabilityWindow.user_id == reviewer.id, AvailabilityWindow.ends_at > utcnow())
+            .order_by(AvailabilityWindow.starts_at, AvailabilityWindow.id)
+        )
+    )

@@ -11,6 +11,9 @@ from board.auth.models import User
 from board.auth.roles import Role
 from board.errors import NotFound
 from board.extensions import db, login_manager
+from board.routing.schemas import AvailabilityInput
+from board.validation import InvalidInput, parse
+from board.web import Page, errors_by_field
 
 bp = Blueprint("auth", __name__)
 
@@ -72,3 +75,52 @@ def accounts() -> Response | str:
     if current_user.role != Role.ADMIN:
         raise NotFound()
     return render_template("auth/accounts.html", users=services.all_accounts())
+
+
+# --- A reviewer's times away ------------------------------------------------------------
+
+
+def _reviewer() -> User:
+    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    if user.specialty is None:
+        raise NotFound()
+    return user
+
+
+def _availability_page(
+    user: User, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> Page:
+    page = render_template(
+        "auth/availability.html",
+        windows=services.windows_for(user),
+        fs={"data": values, "errors": errors},
+    )
+    return (page, status) if status != 200 else page
+
+
+@bp.route("/availability", methods=["GET", "POST"])
+@login_required
+def availability() -> Page | Response:
+    user = _reviewer()
+    if request.method == "GET":
+        return _availability_page(user, {}, {})
+    values = {k: request.form.get(k, "").strip() for k in ("starts_at", "ends_at", "note")}
+    try:
+        data = parse(AvailabilityInput, {k: v for k, v in values.items() if v})
+        window = services.add_window(user, data.starts_at, data.ends_at, data.note)
+    except InvalidInput as exc:
+        return _availability_page(user, values, errors_by_field(exc.errors), 422)
+    flash(
+        f"You are away from {window.starts_at:%Y-%m-%d %H:%M} to {window.ends_at:%Y-%m-%d %H:%M} "
+        "UTC; no case is routed to you meanwhile.",
+        "success",
+    )
+    return redirect(url_for("auth.availability"), code=303)
+
+
+@bp.post("/availability/<int:window_id>/delete")
+@login_required
+def remove_availability(window_id: int) -> Response:
+    services.remove_window(_reviewer(), window_id)
+    flash("The time away is removed.", "success")
+    return redirect(url_for("auth.availability"), code=303)

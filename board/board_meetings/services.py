@@ -17,6 +17,7 @@ from board.cases.services import case_for_viewer, transition
 from board.db import utcnow
 from board.errors import Conflict, NotFound
 from board.extensions import db
+from board.notifications import keys
 from board.notifications.services import notify
 from board.reviews.models import Assignment, Review
 from board.reviews.services import assignments_for_case, reviews_for_case
@@ -88,6 +89,7 @@ def release(coordinator: User, case_id: int) -> Case:
         case.referrer_id,
         kind="second_opinion",
         case_id=case.id,
+        key=keys.second_opinion(case.id),
         message=f"The tumor board's second opinion on case #{case.id} is ready. "
         "Please read and acknowledge it.",
     )

@@ -28,6 +28,7 @@ from board.cases.services import transition
 from board.db import utcnow
 from board.errors import Conflict, NotFound
 from board.extensions import db
+from board.notifications import keys
 from board.notifications.services import notify, notify_coordinators
 from board.outbox import services as outbox
 from board.reviews.models import OPEN_ASSIGNMENT, Assignment
@@ -149,6 +150,7 @@ def request_records(
         case.referrer_id,
         kind="records_requested",
         case_id=case.id,
+        key=keys.records_requested(request.id),
         message=f"The {who} reviewing case #{case.id} asks for: {_labels(chosen)}. "
         "Upload them on the case, or answer the request if they do not exist. "
         "The case's clock is paused until then.",
@@ -156,6 +158,7 @@ def request_records(
     notify_coordinators(
         kind="records_requested",
         case_id=case.id,
+        key=keys.records_requested(request.id),
         message=f"Case #{case.id} awaits records ({_labels(chosen)}) asked for by the "
         f"{who}; its clock is paused.",
     )
@@ -234,6 +237,7 @@ def _close(case: Case, requests: list[RecordRequest], *, actor: User) -> None:
                     request.requested_by_id,
                     kind="records_arrived",
                     case_id=case.id,
+                    key=keys.records_arrived(request.id),
                     message=f"The referrer answered your records request on case #{case.id}. "
                     "The case still waits on another reviewer's request.",
                 )
@@ -278,6 +282,7 @@ def _resume(case: Case, now: dt.datetime, *, actor: User) -> None:
             assignment.reviewer_id,
             kind="records_arrived",
             case_id=case.id,
+            key=keys.clock_resumed(case.id, now),
             message=f"The records asked for on case #{case.id} have arrived or been answered; "
             f"the clock runs again and your review is due {assignment.due_at:%Y-%m-%d %H:%M} "
             "UTC.",

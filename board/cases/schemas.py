@@ -315,6 +315,8 @@ class CaseInput(Strict):
     stage: Stage = Field(default_factory=Stage)
     plan: Plan = Field(default_factory=Plan)
     insurance: Insurance
+    # An urgent case is due in URGENT_REVIEW_DAYS (3) instead of REVIEW_DAYS (7).
+    urgent: bool = False
 
     @model_validator(mode="after")
     def no_repeated_specialty(self) -> CaseInput:

@@ -19,6 +19,7 @@ from board.auth.roles import Role
 from board.cases.models import Case, CaseEvent, Record, RecordBlob
 from board.cases.rules import (
     RECORD_LABEL,
+    REVIEWS_OPEN,
     CaseStatus,
     RecordKind,
     Timepoint,
@@ -29,6 +30,7 @@ from board.cases.schemas import CaseInput
 from board.db import utcnow
 from board.errors import Conflict, IncompleteCase, NotFound
 from board.extensions import db
+from board.notifications.services import notify
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
@@ -79,6 +81,7 @@ def _apply(case: Case, data: CaseInput) -> None:
     case.stage = data.stage.model_dump(mode="json", exclude_none=True)
     case.plan = data.plan.model_dump(mode="json", exclude_none=True)
     case.insurance = data.insurance.model_dump(mode="json")
+    case.urgent = data.urgent
 
 
 def create_draft(referrer: User, data: CaseInput) -> Case:
@@ -269,10 +272,64 @@ def submit(user: User, case_id: int) -> Case:
         raise IncompleteCase(missing)
     now = utcnow()
     case.submitted_at = now
-    case.due_at = now + dt.timedelta(days=current_app.config["REVIEW_DAYS"])
+    case.due_at = _due(case)
     transition(case, CaseStatus.SUBMITTED, actor=user)
     outbox.services.enqueue("routing.route_case", case_id=case.id)
     audit.record("case_submit", actor=user, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def _due(case: Case) -> dt.datetime:
+    """The service level from a complete submission: REVIEW_DAYS, or URGENT_REVIEW_DAYS
+    for an urgent case, plus the time the clock stood still awaiting records."""
+    assert case.submitted_at is not None
+    days = current_app.config["URGENT_REVIEW_DAYS" if case.urgent else "REVIEW_DAYS"]
+    return case.submitted_at + dt.timedelta(days=days, seconds=case.paused_seconds or 0)
+
+
+# While the second opinion is still being worked on, its due date can move.
+_DUE_DATE_OPEN = REVIEWS_OPEN | {CaseStatus.CONSENSUS}
+
+
+def set_urgent(coordinator: User, case_id: int, urgent: bool) -> Case:
+    """The coordinator marks a submitted case urgent or not: its due date is worked out
+    again from the submission, and every open assignment is due then too."""
+    # Imported here: the reviews models build on the case models.
+    from board.reviews.models import OPEN_ASSIGNMENT, Assignment
+
+    if not policy.can_coordinate(Role(coordinator.role)):
+        raise NotFound()
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise NotFound()
+    if case.status_enum not in _DUE_DATE_OPEN:
+        raise Conflict(
+            f"The case is {case.status}; urgency can change only between submission and "
+            "the second opinion's release"
+        )
+    if case.urgent == urgent:
+        db.session.commit()  # nothing to change; releases the row lock
+        return case
+    case.urgent = urgent
+    case.due_at = _due(case)
+    open_assignments = db.session.scalars(
+        select(Assignment)
+        .where(Assignment.case_id == case.id, Assignment.status.in_(OPEN_ASSIGNMENT))
+        .with_for_update()
+    ).all()
+    for assignment in open_assignments:
+        assignment.due_at = case.due_at
+        notify(
+            assignment.reviewer_id,
+            kind="due_date_changed",
+            case_id=case.id,
+            message=f"Case #{case.id} is {'now' if urgent else 'no longer'} urgent: "
+            f"your review is due {case.due_at:%Y-%m-%d %H:%M} UTC.",
+        )
+    audit.record(
+        "case_urgency", actor=coordinator, case_id=case.id, object_type="case", object_id=case.id
+    )
     db.session.commit()
     return case
 

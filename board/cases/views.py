@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from board.auth.models import User
-from board.auth.roles import Role
+from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
 from board.board_meetings import services as meetings
 from board.cases import record_requests
 from board.cases import services as cases
@@ -25,6 +25,7 @@ from board.cases.models import Case
 from board.cases.rules import (
     RECORD_LABEL,
     REVIEW_PHASE,
+    REVIEWS_OPEN,
     CaseStatus,
     RecordKind,
     can_transition,
@@ -35,6 +36,7 @@ from board.reviews import services as reviews
 from board.reviews import tie_breaks
 from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment, Purpose, Review
 from board.routing import services as routing
+from board.routing.schemas import SpecialtyChangeInput
 from board.routing.services import Candidate, Staffing
 from board.validation import FieldError, InvalidInput, parse
 from board.web import (
@@ -128,6 +130,7 @@ def _case_values(case: Case) -> MultiDict[str, str]:
             "stage": case.stage,
             "plan": case.plan,
             "insurance": case.insurance,
+            "urgent": case.urgent,
         }
     )
 
@@ -176,6 +179,9 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         "is_coordinator": role is Role.COORDINATOR,
         "released": case.status_enum in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED),
         "review_phase": case.status_enum in REVIEW_PHASE,
+        # The coordinator changes specialties while reviews are open, urgency until release.
+        "can_change_specialties": case.status_enum in REVIEWS_OPEN,
+        "can_change_urgency": case.status_enum in REVIEWS_OPEN | {CaseStatus.CONSENSUS},
         "upload_errors": {},
         "upload_kind": None,
         "submit_missing": None,
@@ -402,6 +408,66 @@ def withdraw(case_id: int) -> Response:
         flash("To withdraw: " + "; ".join(f"{e.field} {e.message}" for e in exc.errors), "error")
     except Conflict as exc:
         flash(str(exc), "error")
+    return see_other("cases.detail", case_id=case_id)
+
+
+# --- The coordinator steers routing: specialties, urgency, auto-reassign ---------------
+
+
+def _flash_invalid(what: str, exc: InvalidInput) -> None:
+    flash(
+        f"{what}: " + "; ".join(f"{e.field.replace('_', ' ')} {e.message}" for e in exc.errors),
+        "error",
+    )
+
+
+@bp.post("/cases/<int:case_id>/specialties")
+@login_required
+def change_specialties(case_id: int) -> Response:
+    user = require_role(Role.COORDINATOR)
+    try:
+        data = parse(
+            SpecialtyChangeInput,
+            {"add": request.form.getlist("add"), "remove": request.form.getlist("remove")},
+        )
+        routing.set_specialties(user, case_id, add=data.add, remove=data.remove)
+        changes = [f"added {SPECIALTY_LABEL[Specialty(s)].lower()}" for s in data.add]
+        changes += [f"removed {SPECIALTY_LABEL[Specialty(s)].lower()}" for s in data.remove]
+        flash(f"You {' and '.join(changes)}; the case is being routed again.", "success")
+    except InvalidInput as exc:
+        _flash_invalid("The specialties were not changed", exc)
+    except Conflict as exc:
+        flash(str(exc), "error")
+    return see_other("cases.detail", case_id=case_id)
+
+
+@bp.post("/cases/<int:case_id>/urgency")
+@login_required
+def change_urgency(case_id: int) -> Response:
+    user = require_role(Role.COORDINATOR)
+    try:
+        case = cases.set_urgent(user, case_id, request.form.get("urgent") == "true")
+        flash(
+            f"Case #{case.id} is {'urgent' if case.urgent else 'not urgent'}: the second opinion "
+            f"and every open review are due {case.due_at:%Y-%m-%d %H:%M} UTC.",
+            "success",
+        )
+    except Conflict as exc:
+        flash(str(exc), "error")
+    return see_other("cases.detail", case_id=case_id)
+
+
+@bp.post("/cases/<int:case_id>/auto-reassign")
+@login_required
+def change_auto_reassign(case_id: int) -> Response:
+    user = require_role(Role.COORDINATOR)
+    case = routing.set_auto_reassign(user, case_id, request.form.get("on") == "true")
+    flash(
+        "An overdue review of this case now moves to the next eligible reviewer by itself."
+        if case.auto_reassign
+        else "An overdue review of this case now only tells you; you reassign it.",
+        "success",
+    )
     return see_other("cases.detail", case_id=case_id)
 
 

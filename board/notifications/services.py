@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 from email.message import EmailMessage
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from board.auth.models import User
 from board.auth.roles import Role
@@ -16,21 +20,76 @@ from board.notifications.models import Notification
 from board.outbox import services as outbox
 
 
-def notify(user_id: int, *, kind: str, message: str, case_id: int | None = None) -> Notification:
-    """Adds an inbox message and queues its email, in the caller's transaction."""
-    note = Notification(user_id=user_id, case_id=case_id, kind=kind, message=message)
-    db.session.add(note)
-    db.session.flush()
+def notify(
+    user_id: int,
+    *,
+    kind: str,
+    message: str,
+    case_id: int | None = None,
+    key: str | None = None,
+) -> Notification | None:
+    """Adds an inbox message and queues its email, in the caller's transaction.
+
+    `key` names the event (board.notifications.keys): a second notification of the
+    same person with the same key adds no inbox row and no email, and returns None.
+    The insert is ON CONFLICT DO NOTHING, so a concurrent twin (two beats, a
+    redelivered task) waits for the first to commit and then adds nothing, instead
+    of failing the caller's transaction."""
+    if key is None:
+        note = Notification(user_id=user_id, case_id=case_id, kind=kind, message=message)
+        db.session.add(note)
+        db.session.flush()
+    else:
+        db.session.flush()  # the rows this one refers to (the case) go first
+        inserted = db.session.scalar(
+            _insert_ignoring_duplicates(
+                user_id=user_id,
+                case_id=case_id,
+                kind=kind,
+                key=_fit(key),
+                message=message,
+                created_at=utcnow(),
+            )
+        )
+        if inserted is None:
+            return None
+        note = db.session.get_one(Notification, inserted)
     outbox.enqueue("notifications.send_email", notification_id=note.id)
     return note
 
 
-def notify_coordinators(*, kind: str, message: str, case_id: int | None = None) -> None:
+def _insert_ignoring_duplicates(**values: object) -> Any:
+    # Both engines speak ON CONFLICT (SQLite since 3.24), each in its own dialect.
+    dialect = db.session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return (
+        insert(Notification)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(Notification.id)
+    )
+
+
+_KEY_LENGTH = Notification.__table__.c.key.type.length
+
+
+def _fit(key: str) -> str:
+    """A key longer than its column keeps a readable start and a digest of the whole."""
+    if len(key) <= _KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return f"{key[: _KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def notify_coordinators(
+    *, kind: str, message: str, case_id: int | None = None, key: str | None = None
+) -> None:
+    """Tells every active coordinator; with a key, each of them once."""
     coordinators = db.session.scalars(
         select(User.id).where(User.role == Role.COORDINATOR.value, User.active.is_(True))
-    )
+    ).all()
     for user_id in coordinators:
-        notify(user_id, kind=kind, message=message, case_id=case_id)
+        notify(user_id, kind=kind, message=message, case_id=case_id, key=key)
 
 
 def inbox(user: User, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
@@ -96,5 +155,7 @@ def _subject(note: Notification) -> str:
         "declined": "A reviewer declined an assignment",
         "records_requested": "A reviewer asks for more records",
         "records_arrived": "The records you asked for have arrived",
+        "review_due_soon": "Your review is due soon",
+        "review_due": "Your review is due now",
     }
     return titles.get(note.kind, "Tumor board notification") + case

@@ -170,12 +170,14 @@ def mark_done(message_id: int | None) -> None:
 
 
 def _tell_coordinators_parked(message: OutboxMessage) -> None:
+    from board.notifications import keys
     from board.notifications.services import notify_coordinators
 
     case_id = message.payload.get("case_id")
     notify_coordinators(
         kind="task_parked",
         case_id=case_id if isinstance(case_id, int) else None,
+        key=keys.task_parked(message.id),
         message=f"Background task {message.task} (message {message.id}) kept failing and was "
         "parked; routing or notification for this case needs a look.",
     )

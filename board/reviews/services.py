@@ -18,6 +18,7 @@ from board.cases.rules import REVIEWS_OPEN
 from board.db import utcnow
 from board.errors import Conflict, NotFound
 from board.extensions import db
+from board.notifications import keys
 from board.notifications.services import notify, notify_coordinators
 from board.outbox import services as outbox
 from board.reviews.models import (
@@ -106,6 +107,7 @@ def decline(reviewer: User, assignment_id: int, reason: str) -> Assignment:
     notify_coordinators(
         kind="declined",
         case_id=assignment.case_id,
+        key=keys.declined(assignment.id),
         message=f"A reviewer declined case #{assignment.case_id} ({specialty}); {next_step}",
     )
     withdraw_requests_of(assignment, actor=reviewer)
@@ -256,6 +258,7 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
         assignment.reviewer_id,
         kind="reassigned",
         case_id=assignment.case_id,
+        key=keys.reassigned(assignment.id),
         message=f"Your assignment on case #{assignment.case_id} was given to another reviewer "
         "by the coordinator; no action is needed from you.",
     )
@@ -354,32 +357,6 @@ def _assign_by_hand(
     )
     refresh_status(case, actor=coordinator)
     return assignment
-
-
-def flag_overdue() -> int:
-    """Tells the coordinators once about each open assignment past its due time."""
-    now = utcnow()
-    overdue = db.session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.status.in_(OPEN_ASSIGNMENT),
-            Assignment.due_at < now,
-            Assignment.overdue_flagged_at.is_(None),
-            # A case awaiting records has its clock paused: nothing on it runs late.
-            Assignment.case_id.not_in(select(Case.id).where(Case.paused_at.is_not(None))),
-        )
-        .with_for_update(skip_locked=True)
-    ).all()
-    for assignment in overdue:
-        assignment.overdue_flagged_at = now
-        notify_coordinators(
-            kind="overdue",
-            case_id=assignment.case_id,
-            message=f"The {SPECIALTY_LABEL[REVIEWER_SPECIALTY[Role(assignment.reviewer.role)]]} "
-            f"review of case #{assignment.case_id} was due {assignment.due_at:%Y-%m-%d %H:%M} UTC.",
-        )
-    db.session.commit()
-    return len(overdue)
 
 
 def active_assignment_on(reviewer: User, case_id: int) -> Assignment | None:

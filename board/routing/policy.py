@@ -1,10 +1,12 @@
 """Who reviews a case: a pure, explainable routing policy.
 
-`route(case, roster)` returns, for every specialty the case needs, either the
-chosen reviewer with the reason or the reason nobody could be chosen;
-`choose_reviewer(case, roster, specialty, exclude=...)` picks one more reviewer of
-a specialty (a tie-break) by the same eligibility and load order. No Flask,
-SQLAlchemy or Celery here; tests/unit checks it from tables.
+`requirements(case)` says which specialties a case needs and why, what the
+coordinator must decide first (an uncovered pathology re-review) and what the
+coordinator took off; `route(case, roster)` returns, for every specialty the case
+needs, either the chosen reviewer with the reason or the reason nobody could be
+chosen; `choose_reviewer(case, roster, specialty, exclude=...)` picks one more
+reviewer of a specialty (a tie-break, a reassignment) by the same eligibility and
+load order. No Flask, SQLAlchemy or Celery here; tests/unit checks it from tables.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ TIMEPOINT_SPECIALTIES: dict[Timepoint, tuple[Specialty, ...]] = {
     _T.DURING_TREATMENT: (_S.MEDICAL_ONCOLOGY,),
 }
 
+# A reviewer is routed no more open assignments than this unless their account says
+# otherwise (User.max_open_assignments has the same default).
+DEFAULT_CAPACITY = 10
+
 
 @dataclass(frozen=True)
 class CaseFacts:
@@ -44,6 +50,16 @@ class CaseFacts:
     # Reviewers reading this case in another capacity (a second reader, a tie-break):
     # one reviewer gives one opinion per case, so they are never routed it again.
     reading_reviewer_ids: frozenset[int] = frozenset()
+    # When routing decides: a reviewer whose leave covers this moment is passed over.
+    # The services always pass the clock; a table that is not about leave may omit it.
+    now: dt.datetime | None = None
+    # domain.md: "the coordinator may add or remove any" specialty.
+    added_specialties: tuple[Specialty, ...] = ()
+    removed_specialties: tuple[Specialty, ...] = ()
+    # domain.md, "Insurance": a paid second opinion does not mean a new pathology read
+    # is paid; the case records whether it is.
+    pathology_report_attached: bool = False
+    pathology_review_covered: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,12 +71,41 @@ class Reviewer:
     open_assignments: int = 0
     last_assigned_at: dt.datetime | None = None
     insurer_networks: frozenset[str] = frozenset()
+    # The board's reviewers are breast specialists (domain.md, "The people").
+    breast_subspecialty: bool = True
+    # The most open assignments the reviewer takes at once.
+    capacity: int = DEFAULT_CAPACITY
+    # Times away (leave, a conference) as (start, end), end excluded.
+    away: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
 
 
 @dataclass(frozen=True)
 class RequiredSpecialty:
     specialty: Specialty
     reason: str
+
+
+@dataclass(frozen=True)
+class PendingDecision:
+    """A specialty routing will not fill until the coordinator adds or removes it."""
+
+    specialty: Specialty
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemovedSpecialty:
+    """A specialty the coordinator took off the case, and what it was needed for."""
+
+    specialty: Specialty
+    reason: str
+
+
+@dataclass(frozen=True)
+class Requirements:
+    required: tuple[RequiredSpecialty, ...]
+    decisions: tuple[PendingDecision, ...] = ()
+    removed: tuple[RemovedSpecialty, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,15 +126,25 @@ class RoutingDecision:
     required: tuple[RequiredSpecialty, ...]
     choices: tuple[Choice, ...] = ()
     gaps: tuple[Gap, ...] = field(default=())
+    # What the coordinator decides before routing fills it (shown, never routed).
+    decisions: tuple[PendingDecision, ...] = ()
+    removed: tuple[RemovedSpecialty, ...] = ()
 
     @property
     def summary(self) -> str:
         lines = [f"{SPECIALTY_LABEL[c.specialty]}: {c.reason}" for c in self.choices]
         lines += [f"{SPECIALTY_LABEL[g.specialty]}: NOT ROUTED: {g.reason}" for g in self.gaps]
+        lines += [f"{SPECIALTY_LABEL[d.specialty]}: {d.reason}" for d in self.decisions]
         return "\n".join(lines)
 
 
-def required_specialties(case: CaseFacts) -> tuple[RequiredSpecialty, ...]:
+def _insurer(case: CaseFacts) -> str:
+    return case.insurer or "the insurer"
+
+
+def requirements(case: CaseFacts) -> Requirements:
+    """Which specialties the case needs (each with why), what waits on the
+    coordinator, and what the coordinator removed."""
     label = case.timepoint.value.replace("_", "-")
     required: dict[Specialty, str] = {
         s: f"required at the {label} timepoint" for s in TIMEPOINT_SPECIALTIES[case.timepoint]
@@ -98,7 +153,65 @@ def required_specialties(case: CaseFacts) -> tuple[RequiredSpecialty, ...]:
         required.setdefault(_S.PLASTIC_SURGERY, "reconstruction is part of the question")
     for specialty in case.requested_specialties:
         required.setdefault(specialty, "requested by the referring oncologist")
-    return tuple(RequiredSpecialty(s, r) for s, r in required.items())
+
+    decisions: dict[Specialty, str] = {}
+    insurer = _insurer(case)
+    if case.pathology_report_attached and case.pathology_review_covered:
+        required.setdefault(
+            _S.PATHOLOGY,
+            f"pathology re-review: a pathology report is attached and {insurer} covers it",
+        )
+    elif case.pathology_report_attached and case.timepoint is Timepoint.POST_BIOPSY:
+        # domain.md: after biopsy the pathologist re-reads the report "always"; the
+        # coordinator sees that the insurer will not pay for it.
+        required[_S.PATHOLOGY] = (
+            "required at the post-biopsy timepoint: the pathologist always re-reads the "
+            f"biopsy, although {insurer} does not cover pathology re-review"
+        )
+    elif case.pathology_report_attached:
+        # Any other new pathology read is the coordinator's call when it is not paid
+        # for, even where the timepoint or the referrer would otherwise ask for it.
+        why = f"pathology re-review is not covered by {insurer}: the coordinator decides"
+        asked_by = required.pop(_S.PATHOLOGY, None)
+        decisions[_S.PATHOLOGY] = f"{why} (it would be {asked_by})" if asked_by else why
+
+    uncovered = f"{insurer} does not cover pathology re-review"
+    for specialty in case.added_specialties:
+        if decisions.pop(specialty, None):
+            required[specialty] = f"added by the coordinator, although {uncovered}"
+        else:
+            required.setdefault(specialty, "added by the coordinator")
+
+    # The coordinator may remove any specialty, even one the timepoint requires.
+    removed: list[RemovedSpecialty] = []
+    for specialty in case.removed_specialties:
+        if specialty in required:
+            reason = f"removed by the coordinator (was: {required.pop(specialty)})"
+        elif decisions.pop(specialty, None):
+            reason = f"removed by the coordinator: {uncovered}"
+        else:
+            reason = "removed by the coordinator"
+        removed.append(RemovedSpecialty(specialty, reason))
+
+    return Requirements(
+        required=tuple(RequiredSpecialty(s, r) for s, r in required.items()),
+        decisions=tuple(PendingDecision(s, r) for s, r in decisions.items()),
+        removed=tuple(removed),
+    )
+
+
+def required_specialties(case: CaseFacts) -> tuple[RequiredSpecialty, ...]:
+    return requirements(case).required
+
+
+def away_until(reviewer: Reviewer, now: dt.datetime) -> dt.datetime | None:
+    """When the reviewer is back, if `now` falls in one of their times away. Windows
+    that touch or overlap run on: back means back from all of them."""
+    back: dt.datetime | None = None
+    for start, end in sorted(reviewer.away):
+        if start <= (back or now) < end:
+            back = max(back or end, end)
+    return back
 
 
 def _ineligibility(case: CaseFacts, reviewer: Reviewer) -> str | None:
@@ -108,12 +221,19 @@ def _ineligibility(case: CaseFacts, reviewer: Reviewer) -> str | None:
         return "is the referrer"
     if reviewer.institution_id == case.referrer_institution_id:
         return "works at the referrer's institution (conflict of interest)"
+    if not reviewer.breast_subspecialty:
+        return "no breast sub-specialty"
     if reviewer.id in case.excluded_reviewer_ids:
         return "declined or was taken off this case"
     if reviewer.id in case.reading_reviewer_ids:
         return "already reads this case"
     if case.network_restricted and case.insurer not in reviewer.insurer_networks:
         return f"outside the {case.insurer} network"
+    back = away_until(reviewer, case.now) if case.now is not None else None
+    if back is not None:
+        return f"away until {back:%Y-%m-%d}"
+    if reviewer.open_assignments >= reviewer.capacity:
+        return f"at capacity ({reviewer.open_assignments} of {reviewer.capacity} open)"
     return None
 
 
@@ -147,10 +267,10 @@ def _pick(
 
 def route(case: CaseFacts, roster: Iterable[Reviewer]) -> RoutingDecision:
     reviewers: Sequence[Reviewer] = list(roster)
-    required = required_specialties(case)
+    needs = requirements(case)
     choices: list[Choice] = []
     gaps: list[Gap] = []
-    for need in required:
+    for need in needs.required:
         if need.specialty in case.covered_specialties:
             continue
         picked = _pick(case, reviewers, need.specialty, need.reason)
@@ -158,7 +278,13 @@ def route(case: CaseFacts, roster: Iterable[Reviewer]) -> RoutingDecision:
             choices.append(picked)
         else:
             gaps.append(picked)
-    return RoutingDecision(required=required, choices=tuple(choices), gaps=tuple(gaps))
+    return RoutingDecision(
+        required=needs.required,
+        choices=tuple(choices),
+        gaps=tuple(gaps),
+        decisions=needs.decisions,
+        removed=needs.removed,
+    )
 
 
 def choose_reviewer(

@@ -4,25 +4,59 @@ assignment (second readers and tie-breaks are the coordinator's, never routing's
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from board.audit import services as audit
-from board.auth.models import Institution, User
+from board.auth.models import AvailabilityWindow, Institution, User
 from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role, Specialty
-from board.cases.models import Case
-from board.cases.rules import REVIEW_PHASE, CaseStatus, Timepoint, review_progress_status
+from board.cases.models import Case, Record
+from board.cases.rules import (
+    REVIEW_PHASE,
+    REVIEWS_OPEN,
+    CaseStatus,
+    RecordKind,
+    Timepoint,
+    review_progress_status,
+)
 from board.cases.services import transition
+from board.db import utcnow
+from board.errors import Conflict, NotFound
 from board.extensions import db
+from board.notifications import keys
 from board.notifications.services import notify, notify_coordinators
 from board.outbox import services as outbox
-from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Assignment, Purpose
-from board.routing.policy import CaseFacts, Gap, Reviewer, RoutingDecision, route
+from board.reviews.models import (
+    ACTIVE_ASSIGNMENT,
+    OPEN_ASSIGNMENT,
+    Assignment,
+    AssignmentStatus,
+    Purpose,
+)
+from board.routing.policy import (
+    CaseFacts,
+    Gap,
+    Requirements,
+    Reviewer,
+    RoutingDecision,
+    away_until,
+    requirements,
+    route,
+)
+from board.transactions import atomic
+from board.validation import FieldError, InvalidInput
 
 
-def _facts(case: Case) -> CaseFacts:
+def _specialties(values: Iterable[str] | None) -> tuple[Specialty, ...]:
+    return tuple(Specialty(v) for v in values or ())
+
+
+def _facts(case: Case, now: dt.datetime | None = None) -> CaseFacts:
     assignments = db.session.scalars(select(Assignment).where(Assignment.case_id == case.id)).all()
     active = [a for a in assignments if a.status in ACTIVE_ASSIGNMENT]
     # Only a primary assignment covers a specialty: a second reader or a tie-break
@@ -33,22 +67,35 @@ def _facts(case: Case) -> CaseFacts:
     # unique (case, reviewer) constraint would refuse a second assignment anyway).
     reading = {a.reviewer_id for a in active}
     insurance = case.insurance or {}
+    pathology_attached = db.session.scalar(
+        select(
+            select(Record.id)
+            .where(Record.case_id == case.id, Record.kind == RecordKind.PATHOLOGY_REPORT.value)
+            .exists()
+        )
+    )
     return CaseFacts(
         timepoint=Timepoint(case.timepoint),
         referrer_id=case.referrer_id,
         referrer_institution_id=case.institution_id,
-        requested_specialties=tuple(Specialty(s) for s in case.requested_specialties or ()),
+        requested_specialties=_specialties(case.requested_specialties),
         reconstruction_asked=bool((case.plan or {}).get("reconstruction")),
         insurer=insurance.get("insurer"),
         network_restricted=bool(insurance.get("network_restriction")),
         covered_specialties=frozenset(covered),
         excluded_reviewer_ids=frozenset(excluded),
         reading_reviewer_ids=frozenset(reading),
+        now=now or utcnow(),
+        added_specialties=_specialties(case.added_specialties),
+        removed_specialties=_specialties(case.removed_specialties),
+        pathology_report_attached=bool(pathology_attached),
+        pathology_review_covered=bool(insurance.get("pathology_review_covered")),
     )
 
 
-def roster() -> list[Reviewer]:
-    """Every reviewer with their current load, in two queries whatever the roster size."""
+def roster(now: dt.datetime | None = None) -> list[Reviewer]:
+    """Every reviewer with their current load, capacity and times away (those not over
+    by `now`), in two queries whatever the roster size."""
     open_counts = (
         select(
             Assignment.reviewer_id,
@@ -64,6 +111,13 @@ def roster() -> list[Reviewer]:
         .outerjoin(open_counts, open_counts.c.reviewer_id == User.id)
         .where(User.role.in_([r.value for r in REVIEWER_SPECIALTY]))
     ).all()
+    away: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    for window in db.session.execute(
+        select(AvailabilityWindow.user_id, AvailabilityWindow.starts_at, AvailabilityWindow.ends_at)
+        .where(AvailabilityWindow.ends_at > (now or utcnow()))
+        .order_by(AvailabilityWindow.starts_at)
+    ):
+        away[window.user_id].append((window.starts_at, window.ends_at))
     return [
         Reviewer(
             id=user.id,
@@ -73,6 +127,9 @@ def roster() -> list[Reviewer]:
             open_assignments=open_count or 0,
             last_assigned_at=last,
             insurer_networks=frozenset(networks or ()),
+            breast_subspecialty=user.breast_subspecialty,
+            capacity=user.max_open_assignments,
+            away=tuple(away.get(user.id, ())),
         )
         for user, networks, open_count, last in rows
     ]
@@ -135,6 +192,7 @@ def create_assignment(
         reviewer_id,
         kind="assignment",
         case_id=case.id,
+        key=keys.assignment(assignment.id),
         message=f"You have been asked to {what} case #{case.id} ({SPECIALTY_LABEL[specialty]}); "
         f"due {case.due_at:%Y-%m-%d %H:%M} UTC.",
     )
@@ -149,17 +207,31 @@ def create_assignment(
 
 
 def _assign(case: Case) -> RoutingDecision:
-    decision = route(_facts(case), roster())
+    now = utcnow()
+    decision = route(_facts(case, now), roster(now))
     for choice in decision.choices:
         create_assignment(
             case, reviewer_id=choice.reviewer_id, specialty=choice.specialty, reason=choice.reason
         )
-    if decision.choices or decision.gaps:
+    previous_note = case.routing_note or ""
+    if decision.choices or decision.gaps or decision.decisions:
         case.routing_note = decision.summary
+    # Uncovered items are the coordinator's to see before work starts (domain.md,
+    # "Insurance"): told once per decision, not at every re-routing.
+    new_decisions = [d for d in decision.decisions if d.reason not in previous_note]
+    if new_decisions:
+        notify_coordinators(
+            kind="routing_decision",
+            case_id=case.id,
+            message=f"Case #{case.id} needs your decision: "
+            + "; ".join(f"{SPECIALTY_LABEL[d.specialty]}: {d.reason}" for d in new_decisions)
+            + ".",
+        )
     if decision.gaps:
         notify_coordinators(
             kind="unroutable",
             case_id=case.id,
+            key=keys.unroutable(case.id, [g.specialty.value for g in decision.gaps]),
             message=f"Case #{case.id} could not be routed for: "
             + ", ".join(SPECIALTY_LABEL[g.specialty] for g in decision.gaps)
             + ". Assign a reviewer by hand.",
@@ -194,6 +266,7 @@ def refresh_status(case: Case, *, actor: User | None, uncovered: int | None = No
             notify_coordinators(
                 kind="ready_for_board",
                 case_id=case.id,
+                key=keys.ready_for_board(case.id),
                 message=f"Every review of case #{case.id} is in; it is ready for the board.",
             )
 
@@ -215,16 +288,35 @@ class Candidate:
 class Staffing:
     gaps: tuple[Gap, ...]
     candidates: tuple[Candidate, ...]
+    # The specialties the case needs with why, and what waits on the coordinator.
+    requirements: Requirements | None = None
 
     def for_specialty(self, specialty: str) -> list[Candidate]:
         return [c for c in self.candidates if c.specialty.value == specialty]
 
 
+def _caveats(facts: CaseFacts, reviewer: Reviewer, now: dt.datetime) -> str | None:
+    """What routing holds against a reviewer that a coordinator may knowingly override."""
+    caveats = []
+    if facts.network_restricted and facts.insurer not in reviewer.insurer_networks:
+        caveats.append(f"outside the {facts.insurer} network")
+    if not reviewer.breast_subspecialty:
+        caveats.append("no breast sub-specialty")
+    back = away_until(reviewer, now)
+    if back is not None:
+        caveats.append(f"away until {back:%Y-%m-%d}")
+    if reviewer.open_assignments >= reviewer.capacity:
+        caveats.append(f"at capacity ({reviewer.open_assignments} of {reviewer.capacity} open)")
+    return "; ".join(caveats) or None
+
+
 def staffing(case: Case) -> Staffing:
     """What the coordinator's case page needs to fix routing: the required specialties
-    nobody covers (with why) and every active reviewer, least loaded first."""
-    facts = _facts(case)
-    reviewers = [r for r in roster() if r.active]
+    (with why), the decisions waiting on the coordinator, the ones nobody covers (with
+    why) and every active reviewer, least loaded first."""
+    now = utcnow()
+    facts = _facts(case, now)
+    reviewers = [r for r in roster(now) if r.active]
     decision = route(facts, reviewers)
     on_case = set(
         db.session.scalars(select(Assignment.reviewer_id).where(Assignment.case_id == case.id))
@@ -240,15 +332,140 @@ def staffing(case: Case) -> Staffing:
             blocked = "works at the referrer's institution (conflict of interest)"
         elif reviewer.id in on_case:
             blocked = "already assigned this case once"
-        caveat = None
-        if facts.network_restricted and facts.insurer not in reviewer.insurer_networks:
-            caveat = f"outside the {facts.insurer} network"
         candidates.append(
             Candidate(
-                users[reviewer.id], reviewer.specialty, reviewer.open_assignments, blocked, caveat
+                users[reviewer.id],
+                reviewer.specialty,
+                reviewer.open_assignments,
+                blocked,
+                _caveats(facts, reviewer, now),
             )
         )
     candidates.sort(
         key=lambda c: (c.specialty.value, c.blocked is not None, c.open_assignments, c.user.name)
     )
-    return Staffing(decision.gaps, tuple(candidates))
+    needs = Requirements(decision.required, decision.decisions, decision.removed)
+    return Staffing(decision.gaps, tuple(candidates), needs)
+
+
+def requirements_for(case: Case) -> Requirements:
+    """The specialties a case needs and why, computed from its facts when read (so a
+    change of the coordinator's shows at once, before routing has run)."""
+    return requirements(_facts(case))
+
+
+# --- The coordinator's changes to routing ---------------------------------------------
+
+
+def _case_for_coordinator(coordinator: User, case_id: int) -> Case:
+    if coordinator.role != Role.COORDINATOR:
+        raise NotFound()
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def _ordered(specialties: Iterable[Specialty]) -> list[str]:
+    chosen = set(specialties)
+    return [s.value for s in Specialty if s in chosen]
+
+
+@atomic
+def set_specialties(
+    coordinator: User,
+    case_id: int,
+    *,
+    add: Iterable[Specialty] = (),
+    remove: Iterable[Specialty] = (),
+) -> Case:
+    """The coordinator adds or removes specialties (domain.md: "the coordinator may
+    add or remove any"), then the case is routed again through the outbox. Removing a
+    specialty takes its open primary assignment off; a signed review stays."""
+    case = _case_for_coordinator(coordinator, case_id)
+    add, remove = [Specialty(s) for s in add], [Specialty(s) for s in remove]
+    errors = []
+    if not add and not remove:
+        errors.append(FieldError("add", "or remove must name at least one specialty"))
+    both = [s for s in Specialty if s in add and s in remove]
+    if both:
+        names = ", ".join(SPECIALTY_LABEL[s].lower() for s in both)
+        errors.append(FieldError("remove", f"also lists {names} to add; choose one"))
+    if errors:
+        raise InvalidInput(errors)
+    if case.status_enum not in REVIEWS_OPEN:
+        raise Conflict(
+            f"The case is {case.status}; its specialties can change only while it is in review"
+        )
+    case.added_specialties = _ordered(
+        [s for s in _specialties(case.added_specialties) if s not in remove] + add
+    )
+    case.removed_specialties = _ordered(
+        [s for s in _specialties(case.removed_specialties) if s not in add] + remove
+    )
+    if remove:
+        _take_off(case, remove, coordinator)
+    audit.record(
+        "case_specialties",
+        actor=coordinator,
+        case_id=case.id,
+        object_type="case",
+        object_id=case.id,
+    )
+    outbox.enqueue("routing.route_case", case_id=case.id)
+    db.session.commit()
+    return case
+
+
+def _take_off(case: Case, removed: list[Specialty], coordinator: User) -> None:
+    """Ends the open primary assignments of removed specialties. A completed review
+    is never touched: what was signed stays on the record."""
+    # Imported here: record_requests builds on this module (refresh_status).
+    from board.cases.record_requests import withdraw_requests_of
+
+    open_primaries = db.session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.case_id == case.id,
+            Assignment.purpose == Purpose.PRIMARY.value,
+            Assignment.status.in_(OPEN_ASSIGNMENT),
+            Assignment.specialty.in_([s.value for s in removed]),
+        )
+        .with_for_update()
+    ).all()
+    for assignment in open_primaries:
+        assignment.status = AssignmentStatus.REASSIGNED.value
+        label = SPECIALTY_LABEL[Specialty(assignment.specialty)].lower()
+        notify(
+            assignment.reviewer_id,
+            kind="reassigned",
+            case_id=case.id,
+            key=keys.reassigned(assignment.id),
+            message=f"The coordinator took {label} off case #{case.id}: your assignment "
+            "has ended and no action is needed from you.",
+        )
+        withdraw_requests_of(assignment, actor=coordinator)
+        audit.record(
+            "assignment_remove",
+            actor=coordinator,
+            case_id=case.id,
+            object_type="assignment",
+            object_id=assignment.id,
+        )
+
+
+def set_auto_reassign(coordinator: User, case_id: int, on: bool) -> Case:
+    """Whether an overdue assignment of this case moves to the next eligible reviewer
+    by itself (board.reviews.clock) or only tells the coordinator."""
+    case = _case_for_coordinator(coordinator, case_id)
+    if case.auto_reassign != on:
+        case.auto_reassign = on
+        audit.record(
+            "case_auto_reassign",
+            actor=coordinator,
+            case_id=case.id,
+            object_type="case",
+            object_id=case.id,
+        )
+    db.session.commit()
+    return case

@@ -13,8 +13,8 @@ from board.extensions import db
 from board.notifications.models import Notification
 from board.notifications.services import send_email
 from board.outbox.models import OutboxMessage
+from board.reviews.clock_service import run_clock
 from board.reviews.models import Assignment
-from board.reviews.services import flag_overdue
 from board.routing.services import route_case
 from tests.support import factories as f
 from tests.support.api import Api
@@ -137,8 +137,8 @@ def test_an_overdue_assignment_is_flagged_to_the_coordinator_once(world):
     assignment = db.session.scalar(select(Assignment).where(Assignment.case_id == case_id))
     assignment.due_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     db.session.commit()
-    assert flag_overdue() == 1
-    assert flag_overdue() == 0
+    assert run_clock().escalated == 1
+    assert run_clock().escalated == 0
     (note,) = notes_for(world["people"]["coordinator"].id, "overdue")
     assert f"case #{case_id}" in note.message
     listed = world["api"]["pathologist"].get("/assignments").get_json()["assignments"]

@@ -15,8 +15,8 @@ from board.cases.models import Case
 from board.cases.rules import RECORD_LABEL, RecordKind
 from board.extensions import db
 from board.notifications.models import Notification
+from board.reviews.clock_service import run_clock
 from board.reviews.models import Assignment
-from board.reviews.services import flag_overdue
 from board.routing.services import route_case
 from tests.support import factories as f
 from tests.support.api import Api
@@ -158,7 +158,7 @@ def test_nothing_runs_late_while_the_clock_is_paused_even_past_the_original_due_
         listed = api(world, "coordinator").get("/cases").get_json()["cases"]
         assert [c["overdue"] for c in listed] == [False]
         assert db.session.get(Case, case_id).is_overdue() is False
-        assert flag_overdue() == 0
+        assert run_clock().escalated == 0
         assert notes(world, "coordinator", "overdue") == []
 
     with time_machine.travel(T0 + 10 * DAY, tick=False):
@@ -168,11 +168,11 @@ def test_nothing_runs_late_while_the_clock_is_paused_even_past_the_original_due_
         case = case_as(world, "coordinator", case_id)
         assert case["due_at"] == (T0 + 11 * DAY).isoformat()
         assert case["overdue"] is False
-        assert flag_overdue() == 0
+        assert run_clock().escalated == 0
 
     with time_machine.travel(T0 + 11 * DAY + dt.timedelta(hours=1), tick=False):
         assert case_as(world, "coordinator", case_id)["overdue"] is True
-        assert flag_overdue() == 2  # the two open assignments, now truly late
+        assert run_clock().escalated == 2  # the two open assignments, now truly late
 
 
 def test_a_request_needs_known_record_kinds_and_a_message(world):

@@ -4,11 +4,12 @@ worker and an SMTP server, all on this machine's PostgreSQL and Redis."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -16,6 +17,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 from aiosmtpd.controller import Controller
 
@@ -125,8 +127,11 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
 
-def worker_command(concurrency: int = 2, pool: str = "prefork") -> list[str]:
-    """The worker as start_worker runs it, for tests that must act before it is ready."""
+def worker_command(
+    concurrency: int = 2, pool: str = "prefork", extra_args: Sequence[str] = ()
+) -> list[str]:
+    """The worker as start_worker runs it, for tests that must act before it is ready.
+    `extra_args` adds options, such as `-I module` to load test-only tasks."""
     return [
         str(BIN / "celery"),
         "-A",
@@ -141,6 +146,7 @@ def worker_command(concurrency: int = 2, pool: str = "prefork") -> list[str]:
         "--without-heartbeat",
         "--without-gossip",
         "--without-mingle",
+        *extra_args,
     ]
 
 
@@ -150,8 +156,9 @@ def start_worker(
     name: str = "worker",
     concurrency: int = 2,
     pool: str = "prefork",
+    extra_args: Sequence[str] = (),
 ) -> Proc:
-    proc = Proc(name, worker_command(concurrency, pool), env, log_dir)
+    proc = Proc(name, worker_command(concurrency, pool, extra_args), env, log_dir)
     wait_until(
         lambda: "ready." in proc.output() or proc.process.poll() is not None,
         timeout=60,
@@ -186,3 +193,85 @@ def start_web(env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
 
     wait_until(_up, timeout=60, what="the web server to answer")
     return proc, base
+
+
+class OwnRedis:
+    """A throwaway redis-server on a free port (never the machine's Redis on 6379), with
+    no persistence: a restart starts empty, like a crashed broker that lost its queues."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.proc: Proc | None = None
+
+    def start(self) -> None:
+        command = [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
+        self.proc = Proc(f"redis-{self.port}", command, {}, self.log_dir)
+        wait_until(self.answers, timeout=10, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.stop()
+        wait_until(lambda: not self.answers(), timeout=10, what="redis-server to stop")
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections but nothing answers, as with a
+        hung server or a network that drops packets. The worst kind of outage."""
+        assert self.proc is not None
+        os.kill(self.proc.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.process.pid, signal.SIGCONT)
+        wait_until(self.answers, timeout=10, what="redis-server to answer again")
+
+    def answers(self) -> bool:
+        try:
+            client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.process.poll() is None:
+            os.kill(self.proc.process.pid, signal.SIGCONT)  # a frozen server cannot stop
+            self.proc.stop()
+
+
+def beat_command(schedule: Path) -> list[str]:
+    """Celery beat as docker-compose.yml and `make run` start it, with its own
+    schedule file (two beats sharing one would fight over it)."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "workers.celery_app",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(schedule),
+    ]
+
+
+def start_beat(env: dict[str, str], log_dir: Path, name: str = "beat") -> Proc:
+    proc = Proc(name, beat_command(log_dir / f"{name}-schedule"), env, log_dir)
+    wait_until(
+        lambda: "beat: Starting..." in proc.output() or proc.process.poll() is not None,
+        timeout=60,
+        what=f"Celery beat ({name}) to start",
+    )
+    assert proc.process.poll() is None, proc.output()
+    return proc

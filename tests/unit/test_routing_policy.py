@@ -12,9 +12,13 @@ from board.routing.policy import (
     CaseFacts,
     Choice,
     Gap,
+    PendingDecision,
+    RemovedSpecialty,
     Reviewer,
+    away_until,
     choose_reviewer,
     required_specialties,
+    requirements,
     route,
 )
 
@@ -309,3 +313,361 @@ def test_a_declined_reviewer_is_named_as_such_even_when_also_excluded():
     )
     assert isinstance(picked, Gap)
     assert picked.reason.endswith("declined or was taken off this case")
+
+
+# --- The specialties a case needs: the coordinator's changes and pathology coverage ---
+
+ACME = {"insurer": "Acme"}
+COVERED = {**ACME, "pathology_report_attached": True, "pathology_review_covered": True}
+NOT_COVERED = {**ACME, "pathology_report_attached": True, "pathology_review_covered": False}
+PRE = (S.BREAST_SURGERY, S.BREAST_RADIOLOGY, S.MEDICAL_ONCOLOGY)
+
+
+@pytest.mark.parametrize(
+    ("timepoint", "case_kwargs", "required", "decisions", "removed"),
+    [
+        # The coordinator adds a specialty the timepoint does not ask for.
+        (
+            T.DURING_TREATMENT,
+            {"added_specialties": (S.RADIATION_ONCOLOGY,)},
+            {
+                S.MEDICAL_ONCOLOGY: "required at the during-treatment timepoint",
+                S.RADIATION_ONCOLOGY: "added by the coordinator",
+            },
+            {},
+            {},
+        ),
+        # Adding what is already required keeps the first reason.
+        (
+            T.POST_BIOPSY,
+            {"added_specialties": (S.PATHOLOGY,)},
+            {S.PATHOLOGY: "required at the post-biopsy timepoint"},
+            {},
+            {},
+        ),
+        # The coordinator may remove any specialty, even one the timepoint requires.
+        (
+            T.PRE_SURGERY,
+            {"removed_specialties": (S.BREAST_RADIOLOGY,)},
+            {
+                S.BREAST_SURGERY: "required at the pre-surgery timepoint",
+                S.MEDICAL_ONCOLOGY: "required at the pre-surgery timepoint",
+            },
+            {},
+            {
+                S.BREAST_RADIOLOGY: "removed by the coordinator "
+                "(was: required at the pre-surgery timepoint)"
+            },
+        ),
+        # ...and one the referrer asked for.
+        (
+            T.DURING_TREATMENT,
+            {
+                "requested_specialties": (S.RADIATION_ONCOLOGY,),
+                "removed_specialties": (S.RADIATION_ONCOLOGY,),
+            },
+            {S.MEDICAL_ONCOLOGY: "required at the during-treatment timepoint"},
+            {},
+            {
+                S.RADIATION_ONCOLOGY: "removed by the coordinator "
+                "(was: requested by the referring oncologist)"
+            },
+        ),
+        # Removing what nobody needed is recorded all the same.
+        (
+            T.DURING_TREATMENT,
+            {"removed_specialties": (S.PLASTIC_SURGERY,)},
+            {S.MEDICAL_ONCOLOGY: "required at the during-treatment timepoint"},
+            {},
+            {S.PLASTIC_SURGERY: "removed by the coordinator"},
+        ),
+        # A pathology report is attached and the insurer pays for its re-review.
+        (
+            T.PRE_SURGERY,
+            COVERED,
+            {
+                **dict.fromkeys(PRE, "required at the pre-surgery timepoint"),
+                S.PATHOLOGY: "pathology re-review: a pathology report is attached "
+                "and Acme covers it",
+            },
+            {},
+            {},
+        ),
+        # Where the timepoint already requires the pathologist, its reason stands.
+        (
+            T.POST_SURGERY,
+            COVERED,
+            {
+                S.MEDICAL_ONCOLOGY: "required at the post-surgery timepoint",
+                S.RADIATION_ONCOLOGY: "required at the post-surgery timepoint",
+                S.PATHOLOGY: "required at the post-surgery timepoint",
+            },
+            {},
+            {},
+        ),
+        # No pathology report, no re-review of it.
+        (
+            T.DURING_TREATMENT,
+            {**ACME, "pathology_report_attached": False, "pathology_review_covered": True},
+            {S.MEDICAL_ONCOLOGY: "required at the during-treatment timepoint"},
+            {},
+            {},
+        ),
+        # Not covered: the coordinator decides, and sees why.
+        (
+            T.PRE_SURGERY,
+            NOT_COVERED,
+            dict.fromkeys(PRE, "required at the pre-surgery timepoint"),
+            {S.PATHOLOGY: "pathology re-review is not covered by Acme: the coordinator decides"},
+            {},
+        ),
+        # Not covered after surgery: the surgical specimen's read waits on the coordinator too.
+        (
+            T.POST_SURGERY,
+            NOT_COVERED,
+            {
+                S.MEDICAL_ONCOLOGY: "required at the post-surgery timepoint",
+                S.RADIATION_ONCOLOGY: "required at the post-surgery timepoint",
+            },
+            {
+                S.PATHOLOGY: "pathology re-review is not covered by Acme: the coordinator "
+                "decides (it would be required at the post-surgery timepoint)"
+            },
+            {},
+        ),
+        # Not covered though the referrer asked for it: still the coordinator's call.
+        (
+            T.DURING_TREATMENT,
+            {**NOT_COVERED, "requested_specialties": (S.PATHOLOGY,)},
+            {S.MEDICAL_ONCOLOGY: "required at the during-treatment timepoint"},
+            {
+                S.PATHOLOGY: "pathology re-review is not covered by Acme: the coordinator "
+                "decides (it would be requested by the referring oncologist)"
+            },
+            {},
+        ),
+        # After biopsy the pathologist always re-reads the report (domain.md), paid or not.
+        (
+            T.POST_BIOPSY,
+            NOT_COVERED,
+            {
+                S.PATHOLOGY: "required at the post-biopsy timepoint: the pathologist always "
+                "re-reads the biopsy, although Acme does not cover pathology re-review"
+            },
+            {},
+            {},
+        ),
+        # The coordinator decides yes: the "add pathology" button.
+        (
+            T.PRE_SURGERY,
+            {**NOT_COVERED, "added_specialties": (S.PATHOLOGY,)},
+            {
+                **dict.fromkeys(PRE, "required at the pre-surgery timepoint"),
+                S.PATHOLOGY: "added by the coordinator, although Acme does not cover "
+                "pathology re-review",
+            },
+            {},
+            {},
+        ),
+        # The coordinator decides no.
+        (
+            T.PRE_SURGERY,
+            {**NOT_COVERED, "removed_specialties": (S.PATHOLOGY,)},
+            dict.fromkeys(PRE, "required at the pre-surgery timepoint"),
+            {},
+            {S.PATHOLOGY: "removed by the coordinator: Acme does not cover pathology re-review"},
+        ),
+        # An unnamed insurer is "the insurer".
+        (
+            T.DURING_TREATMENT,
+            {"pathology_report_attached": True, "pathology_review_covered": False},
+            {S.MEDICAL_ONCOLOGY: "required at the during-treatment timepoint"},
+            {
+                S.PATHOLOGY: "pathology re-review is not covered by the insurer: "
+                "the coordinator decides"
+            },
+            {},
+        ),
+    ],
+)
+def test_the_required_specialties_carry_their_reasons(
+    timepoint, case_kwargs, required, decisions, removed
+):
+    needs = requirements(facts(timepoint, **case_kwargs))
+    assert {r.specialty: r.reason for r in needs.required} == required
+    assert {d.specialty: d.reason for d in needs.decisions} == decisions
+    assert {r.specialty: r.reason for r in needs.removed} == removed
+
+
+def test_an_uncovered_pathology_re_review_is_shown_to_the_coordinator_but_never_routed():
+    case = facts(T.PRE_SURGERY, **NOT_COVERED)
+    decision = route(case, [pathologist(1)])
+    assert decision.choices == () and S.PATHOLOGY not in {g.specialty for g in decision.gaps}
+    assert decision.decisions == (
+        PendingDecision(
+            S.PATHOLOGY, "pathology re-review is not covered by Acme: the coordinator decides"
+        ),
+    )
+    assert (
+        "Breast pathology: pathology re-review is not covered by Acme: the coordinator decides"
+        in decision.summary
+    )
+
+
+def test_a_removed_specialty_is_not_routed_even_when_a_reviewer_is_free():
+    decision = route(facts(removed_specialties=(S.PATHOLOGY,)), [pathologist(1)])
+    assert decision.required == () and decision.choices == () and decision.gaps == ()
+    assert decision.removed == (
+        RemovedSpecialty(
+            S.PATHOLOGY, "removed by the coordinator (was: required at the post-biopsy timepoint)"
+        ),
+    )
+
+
+def test_a_covered_pathology_re_review_is_routed_with_its_reason():
+    decision = route(facts(T.DURING_TREATMENT, **COVERED), [pathologist(1)])
+    pathology = next(c for c in decision.choices if c.specialty is S.PATHOLOGY)
+    assert pathology.reason == (
+        "pathology re-review: a pathology report is attached and Acme covers it; "
+        "least loaded of 1 eligible (0 open assignments)"
+    )
+
+
+# --- Who may review: sub-specialty, leave and capacity --------------------------------
+
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def days(n: float) -> dt.datetime:
+    return NOW + dt.timedelta(days=n)
+
+
+@pytest.mark.parametrize(
+    ("roster", "chosen", "why"),
+    [
+        # Only breast specialists review, however idle the general one is.
+        (
+            [pathologist(1, breast_subspecialty=False), pathologist(2, open_assignments=5)],
+            2,
+            "sub-specialty",
+        ),
+        # On leave now: passed over.
+        (
+            [pathologist(1, away=((days(-1), days(7)),)), pathologist(2, open_assignments=5)],
+            2,
+            "on leave",
+        ),
+        # Leave that starts later, or has ended, does not matter now.
+        (
+            [pathologist(1, away=((days(1), days(7)),)), pathologist(2, open_assignments=5)],
+            1,
+            "leave starts tomorrow",
+        ),
+        (
+            [pathologist(1, away=((days(-7), days(-1)),)), pathologist(2, open_assignments=5)],
+            1,
+            "leave has ended",
+        ),
+        # The window's end is when the reviewer is back.
+        (
+            [pathologist(1, away=((days(-7), NOW),)), pathologist(2, open_assignments=5)],
+            1,
+            "back this very moment",
+        ),
+        (
+            [pathologist(1, away=((NOW, days(1)),)), pathologist(2, open_assignments=5)],
+            2,
+            "leaves this very moment",
+        ),
+        # At capacity: the next one, even if busier than the idle-but-full one would be.
+        (
+            [pathologist(1, open_assignments=10), pathologist(2, open_assignments=11, capacity=12)],
+            2,
+            "default capacity is 10",
+        ),
+        (
+            [pathologist(1, open_assignments=2, capacity=2), pathologist(2, open_assignments=3)],
+            2,
+            "own capacity",
+        ),
+        # Under capacity: the least loaded as always.
+        (
+            [pathologist(1, open_assignments=1, capacity=2), pathologist(2, open_assignments=3)],
+            1,
+            "under capacity",
+        ),
+    ],
+)
+def test_only_breast_specialists_present_and_under_capacity_are_routed(roster, chosen, why):
+    decision = route(facts(now=NOW), roster)
+    assert [c.reviewer_id for c in decision.choices] == [chosen], why
+    assert decision.gaps == ()
+
+
+@pytest.mark.parametrize(
+    ("roster", "reason"),
+    [
+        (
+            [pathologist(1, breast_subspecialty=False)],
+            "1 on the roster, none eligible: no breast sub-specialty",
+        ),
+        (
+            [pathologist(1, away=((days(-1), days(6.5)),))],
+            "1 on the roster, none eligible: away until 2026-03-08",
+        ),
+        # Windows that run on into each other: back after the last one.
+        (
+            [pathologist(1, away=((days(3), days(10)), (days(-1), days(3))))],
+            "1 on the roster, none eligible: away until 2026-03-12",
+        ),
+        (
+            [pathologist(1, open_assignments=10)],
+            "1 on the roster, none eligible: at capacity (10 of 10 open)",
+        ),
+        (
+            [pathologist(1, open_assignments=4, capacity=3)],
+            "1 on the roster, none eligible: at capacity (4 of 3 open)",
+        ),
+        (
+            [
+                pathologist(1, open_assignments=10),
+                pathologist(2, away=((days(-1), days(1)),)),
+                pathologist(3, breast_subspecialty=False),
+            ],
+            "3 on the roster, none eligible: at capacity (10 of 10 open); "
+            "away until 2026-03-03; no breast sub-specialty",
+        ),
+    ],
+)
+def test_a_gap_names_the_sub_specialty_leave_and_capacity(roster, reason):
+    decision = route(facts(now=NOW), roster)
+    (gap,) = decision.gaps
+    assert gap == Gap(S.PATHOLOGY, reason)
+
+
+def test_one_more_reviewer_is_never_someone_away_full_or_not_a_breast_specialist():
+    roster = [
+        pathologist(1, away=((days(-1), days(1)),)),
+        pathologist(2, open_assignments=10),
+        pathologist(3, breast_subspecialty=False),
+        pathologist(4, open_assignments=9),
+    ]
+    picked = choose_reviewer(facts(now=NOW), roster, S.PATHOLOGY, need=TIE)
+    assert picked == Choice(
+        S.PATHOLOGY, 4, f"{TIE}; least loaded of 1 eligible (9 open assignments)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("windows", "back"),
+    [
+        ((), None),
+        (((days(-1), days(1)),), days(1)),
+        (((days(1), days(2)),), None),
+        # Touching and overlapping windows run on; a gap between them ends the leave.
+        (((days(-1), days(1)), (days(1), days(2)), (days(1.5), days(4))), days(4)),
+        (((days(-1), days(1)), (days(2), days(3))), days(1)),
+    ],
+)
+def test_a_reviewer_on_leave_is_back_when_their_last_running_window_ends(windows, back):
+    assert away_until(pathologist(1, away=windows), NOW) == back

@@ -6,86 +6,23 @@ a case over HTTP, and starts Redis again on the same port."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-import redis
 import requests
 from flask import Flask
-from sqlalchemy import text
 
 from board.auth.roles import Role
-from board.extensions import db
 from tests.support import factories as f
 from tests.support.processes import (
-    Proc,
+    OwnRedis,
     mail_sink,
     service_env,
     start_web,
     start_worker,
     wait_until,
 )
-from tests.support.services import free_port
-from tests.workers.conftest import Http, build_world
-
-
-class OwnRedis:
-    """A throwaway redis-server: no persistence, so a restart starts empty, like a
-    crashed broker that lost its queues."""
-
-    def __init__(self, log_dir: Path):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_dir = log_dir
-        self.proc: Proc | None = None
-
-    def start(self) -> None:
-        command = [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-        ]
-        self.proc = Proc(f"redis-{self.port}", command, {}, self.log_dir)
-        wait_until(self.answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.stop()
-        wait_until(lambda: not self.answers(), timeout=10, what="redis-server to stop")
-
-    def answers(self) -> bool:
-        try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
-        except redis.RedisError:
-            return False
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None and server.proc.process.poll() is None:
-            server.proc.stop()
-
-
-def _scalar(sql: str, **params: Any) -> Any:
-    with db.engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar()
+from tests.workers.conftest import Http, build_world, scalar
 
 
 def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_is_back(
@@ -130,10 +67,10 @@ def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_
 
             # Nothing can be published meanwhile: the message waits in the outbox.
             assert (
-                _scalar("SELECT status FROM outbox_messages WHERE task = 'routing.route_case'")
+                scalar("SELECT status FROM outbox_messages WHERE task = 'routing.route_case'")
                 == "pending"
             )
-            assert _scalar("SELECT count(*) FROM assignments") == 0
+            assert scalar("SELECT count(*) FROM assignments") == 0
 
             own_redis.start()
             restarted = time.monotonic()
@@ -151,8 +88,8 @@ def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_
 
     # No request failed on the server side either: nothing unhandled in the web log.
     assert "Traceback" not in web.output(), web.output()
-    assert _scalar("SELECT count(*) FROM assignments WHERE case_id = :c", c=case_id) == 1
-    assert _scalar("SELECT count(*) FROM outbox_messages WHERE task = 'routing.route_case'") == 1
-    assert _scalar("SELECT status FROM outbox_messages WHERE task = 'routing.route_case'") == "done"
+    assert scalar("SELECT count(*) FROM assignments WHERE case_id = :c", c=case_id) == 1
+    assert scalar("SELECT count(*) FROM outbox_messages WHERE task = 'routing.route_case'") == 1
+    assert scalar("SELECT status FROM outbox_messages WHERE task = 'routing.route_case'") == "done"
     (email,) = mail.messages
     assert email["Subject"] == f"New review assignment (case #{case_id})"

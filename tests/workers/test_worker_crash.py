@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 from flask import Flask
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from board.cases import services as cases
 from board.cases.models import Case
 from board.extensions import db
 from board.notifications.models import Notification
 from board.outbox.models import OutboxMessage, OutboxStatus
-from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment
+from board.reviews.models import Assignment
 from board.routing import services as routing
 from tests.support import factories as f
 from tests.support.processes import (
@@ -30,43 +28,23 @@ from tests.support.processes import (
     wait_until,
     worker_command,
 )
-from tests.workers.conftest import REQUESTS, World, build_world, complete_draft
+from tests.workers.conftest import (
+    IN_FLIGHT,
+    REQUESTS,
+    World,
+    assert_routed_once,
+    build_world,
+    complete_draft,
+    routing_finished,
+    scalar,
+    submit_cases,
+)
 from workers.tasks import routing as routing_task
 
 # The task as this process's app knows it (registered by the import above).
 ROUTE = routing_task.route_case.name
 
 CASES = 50
-# Deliveries counted as begun (begin_attempt commits first) that have not finished.
-IN_FLIGHT = (
-    "SELECT count(*) FROM outbox_messages WHERE task = :t AND attempts > 0 AND status <> 'done'"
-)
-
-
-def _scalar(sql: str, **params: Any) -> Any:
-    # A fresh connection per poll: always sees what the worker committed.
-    with db.engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar()
-
-
-def _submit_cases(world: World, count: int) -> dict[int, set[str]]:
-    """Submits `count` complete post-biopsy cases; returns the specialties each needs."""
-    pdf = f.pdf()
-    needed: dict[int, set[str]] = {}
-    for i in range(count):
-        requested = REQUESTS[i % len(REQUESTS)]
-        case = complete_draft(world.referrer, requested, pdf)
-        cases.submit(world.referrer, case.id)
-        needed[case.id] = {"pathology", *requested}
-    return needed
-
-
-def _routing_finished(count: int) -> bool:
-    return bool(
-        _scalar("SELECT count(*) FROM cases WHERE status = 'in_review'") == count
-        and _scalar("SELECT count(*) FROM outbox_messages WHERE status <> 'done'") == 0
-        and _scalar("SELECT count(*) FROM notifications WHERE emailed_at IS NULL") == 0
-    )
 
 
 def test_a_worker_killed_mid_routing_loses_no_case_and_its_successor_doubles_nothing(
@@ -76,8 +54,8 @@ def test_a_worker_killed_mid_routing_loses_no_case_and_its_successor_doubles_not
     # The test process publishes right after each commit, as the web process does
     # with Redis: all 50 messages wait in the broker before any worker runs.
     monkeypatch.setitem(app.config, "OUTBOX_PUBLISH_ON_COMMIT", True)
-    needed = _submit_cases(world, CASES)
-    assert _scalar("SELECT count(*) FROM outbox_messages WHERE status = 'published'") == CASES
+    needed = submit_cases(world, CASES)
+    assert scalar("SELECT count(*) FROM outbox_messages WHERE status = 'published'") == CASES
     assert broker.llen(app.config["CELERY"]["task_default_queue"]) == CASES
 
     with mail_sink() as mail:
@@ -88,8 +66,8 @@ def test_a_worker_killed_mid_routing_loses_no_case_and_its_successor_doubles_not
             # while another delivery has begun and not finished: mid-routing.
             wait_until(
                 lambda: (
-                    _scalar("SELECT count(*) FROM assignments") > 0
-                    and _scalar(IN_FLIGHT, t=ROUTE) > 0
+                    scalar("SELECT count(*) FROM assignments") > 0
+                    and scalar(IN_FLIGHT, t=ROUTE) > 0
                 ),
                 timeout=60,
                 interval=0.005,
@@ -98,8 +76,8 @@ def test_a_worker_killed_mid_routing_loses_no_case_and_its_successor_doubles_not
             first.kill()
         finally:
             first.stop()
-        routed_at_kill = _scalar("SELECT count(DISTINCT case_id) FROM assignments")
-        in_flight = _scalar(IN_FLIGHT, t=ROUTE)
+        routed_at_kill = scalar("SELECT count(DISTINCT case_id) FROM assignments")
+        in_flight = scalar(IN_FLIGHT, t=ROUTE)
         print(
             f"\nkilled worker-1 with {routed_at_kill}/{CASES} cases routed, "
             f"{in_flight} routing deliveries started and unfinished"
@@ -110,7 +88,7 @@ def test_a_worker_killed_mid_routing_loses_no_case_and_its_successor_doubles_not
         try:
             started = time.monotonic()
             wait_until(
-                lambda: _routing_finished(CASES),
+                lambda: routing_finished(CASES),
                 timeout=60,
                 interval=0.2,
                 what="every case routed and every email sent by the new worker",
@@ -119,50 +97,7 @@ def test_a_worker_killed_mid_routing_loses_no_case_and_its_successor_doubles_not
         finally:
             second.stop()
 
-    db.session.expire_all()
-    assignments = db.session.scalars(select(Assignment)).all()
-    assert {a.status for a in assignments} <= {s.value for s in ACTIVE_ASSIGNMENT}
-    by_case: dict[int, list[str]] = {}
-    for a in assignments:
-        by_case.setdefault(a.case_id, []).append(a.specialty)
-    # No case lost, and each has exactly one active assignment per specialty it needs.
-    assert set(by_case) == set(needed)
-    for case_id, specialties in by_case.items():
-        assert sorted(specialties) == sorted(needed[case_id]), case_id
-    assert all(c.status == "in_review" for c in db.session.scalars(select(Case)))
-    pairs = Counter((a.case_id, a.reviewer_id) for a in assignments)
-    assert max(pairs.values()) == 1
-    assert world.home_pathologist.id not in {a.reviewer_id for a in assignments}
-
-    routing_rows = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.task == ROUTE)
-    ).all()
-    assert len(routing_rows) == CASES
-    assert {r.status for r in routing_rows} == {OutboxStatus.DONE}
-
-    # One inbox notification per assignment, one email message queued per notification,
-    # and every one of them reached the SMTP server at least once.
-    notes = db.session.scalars(select(Notification)).all()
-    assert {n.kind for n in notes} == {"assignment"}
-    assert Counter((n.user_id, n.case_id) for n in notes) == Counter(
-        (a.reviewer_id, a.case_id) for a in assignments
-    )
-    email_rows = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.task == "notifications.send_email")
-    ).all()
-    assert sorted(r.payload["notification_id"] for r in email_rows) == sorted(n.id for n in notes)
-    emails = {(m["To"], m["Subject"]) for m in mail.messages}
-    emails_by_user = {u.id: u.email for u in world.reviewers}
-    for a in assignments:
-        assert (
-            emails_by_user[a.reviewer_id],
-            f"New review assignment (case #{a.case_id})",
-        ) in emails, a.id
-    print(
-        f"{len(assignments)} assignments, {len(mail.messages)} emails received "
-        f"(duplicates allowed: at least once), max routing attempts "
-        f"{max(r.attempts for r in routing_rows)}"
-    )
+    print(assert_routed_once(world, needed, mail))
 
 
 def _submitted_case(world: World, requested: list[str]) -> tuple[int, int]:

@@ -1,0 +1,1 @@
+"""Benchmarks: what we promise about speed, measured and printed (`make bench`)."""

@@ -1,0 +1,727 @@
+"""The analytics dashboard: concordance, agreement between reviewers, turnaround,
+workload and the board's major-change rates beside the published ranges.
+
+Every figure is aggregated in the database (GROUP BY with COUNT ... FILTER) and
+comes back as a handful of rows; Python only turns those counts into shares,
+intervals and kappas (board.concordance.stats). Five queries in all:
+
+1. verdict profiles: per case and dimension, how many signed reviews concur, differ
+   minor and differ major, grouped again by that profile. From these few rows come
+   the shares per review and per case, Fleiss' kappa (a case's profile is its
+   subject) and the pathology and plan major-change rates;
+2. reviewer pairs: the cross-table of the primary reviewer's and the additional
+   reader's verdicts on the same case in the same specialty (Cohen's kappa);
+3. differ reasons, unnested from the JSON list in the database;
+4. cases: how many, how many released, and the turnaround median and 90th
+   percentile (percentile_cont on PostgreSQL). SQLite, the embedded `make run`
+   mode, has no percentile_cont: there the durations come back as one ordered
+   column of numbers and stats.percentile reads them (the same definition);
+5. assignments per reviewer: open, overdue now, completed (the totals are their sums).
+
+Filters: the period is on the case's submission time (from and to are whole UTC
+days, both included); timepoint and institution (the referrer's) select cases;
+specialty selects reviews and assignments of that specialty, and the case-level
+figures (case count, turnaround) count the cases with an assignment in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, extract, func, select, text, true
+from sqlalchemy.orm import aliased
+
+from board.audit import services as audit
+from board.auth.models import Institution, User
+from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role, Specialty
+from board.cases.models import Case
+from board.cases.rules import TIMEPOINT_LABEL, Timepoint
+from board.concordance import stats
+from board.concordance.published import (
+    PATHOLOGY_MAJOR,
+    PLAN_MAJOR,
+    Comparison,
+    PublishedRange,
+    compare_with_range,
+)
+from board.concordance.stats import Estimate, Kappa
+from board.db import utcnow
+from board.errors import NotFound
+from board.extensions import db
+from board.reviews.models import (
+    OPEN_ASSIGNMENT,
+    Assignment,
+    AssignmentStatus,
+    Dimension,
+    Purpose,
+    Review,
+    ReviewVerdict,
+    Severity,
+    Verdict,
+)
+from board.reviews.rules import DifferReason
+from board.validation import FieldError, InvalidInput
+
+DIMENSIONS = tuple(d.value for d in Dimension)
+# A verdict's level: concur, differ minor, differ major (the kappa categories too).
+LEVELS = ("concur", "minor", "major")
+ANALYTICS_ROLES = (Role.COORDINATOR, Role.ADMIN)
+
+
+# --- Filters ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    timepoint: str | None = None
+    specialty: str | None = None
+    institution_id: int | None = None
+
+    def as_args(self) -> dict[str, str]:
+        """The query-string form, for links (the CSV export of the same selection)."""
+        args = {
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+            "timepoint": self.timepoint,
+            "specialty": self.specialty,
+            "institution": str(self.institution_id) if self.institution_id is not None else None,
+        }
+        return {k: v for k, v in args.items() if v}
+
+    @property
+    def narrows_cases(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.date_from, self.date_to, self.timepoint, self.institution_id)
+        )
+
+
+def _date(args: Mapping[str, str], name: str, errors: list[FieldError]) -> dt.date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        errors.append(FieldError(name, "must be a date written as YYYY-MM-DD, e.g. 2026-01-31"))
+        return None
+
+
+def parse_filters(args: Mapping[str, str]) -> Filters:
+    """The filters from a query string (`from`, `to`, `timepoint`, `specialty`,
+    `institution`); empty values mean "all". Raises InvalidInput, one message per field."""
+    errors: list[FieldError] = []
+    date_from = _date(args, "from", errors)
+    date_to = _date(args, "to", errors)
+    if date_from and date_to and date_from > date_to:
+        errors.append(FieldError("to", "must be on or after the 'from' date"))
+    timepoint = (args.get("timepoint") or "").strip() or None
+    if timepoint and timepoint not in {t.value for t in Timepoint}:
+        allowed = ", ".join(t.value for t in Timepoint)
+        errors.append(FieldError("timepoint", f"must be one of {allowed}"))
+    specialty = (args.get("specialty") or "").strip() or None
+    if specialty and specialty not in {s.value for s in Specialty}:
+        allowed = ", ".join(s.value for s in Specialty)
+        errors.append(FieldError("specialty", f"must be one of {allowed}"))
+    raw_institution = (args.get("institution") or "").strip()
+    institution_id: int | None = None
+    if raw_institution:
+        if raw_institution.isdigit():
+            institution_id = int(raw_institution)
+        else:
+            errors.append(FieldError("institution", "must be an institution's id (a number)"))
+    if errors:
+        raise InvalidInput(errors)
+    return Filters(date_from, date_to, timepoint, specialty, institution_id)
+
+
+def _case_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Case.submitted_at.is_not(None)]
+    if filters.date_from:
+        start = dt.datetime.combine(filters.date_from, dt.time(), dt.UTC)
+        conditions.append(Case.submitted_at >= start)
+    if filters.date_to:
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
+        conditions.append(Case.submitted_at < end)
+    if filters.timepoint:
+        conditions.append(Case.timepoint == filters.timepoint)
+    if filters.institution_id is not None:
+        conditions.append(Case.institution_id == filters.institution_id)
+    return conditions
+
+
+def _reviews_in(query: Select[Any], filters: Filters) -> Select[Any]:
+    """Narrows a query over reviews (joined to their assignment) to the selection. Only
+    submitted cases have reviews, so the cases table is joined only when a case filter
+    asks for it."""
+    if filters.narrows_cases:
+        query = query.join(Case, Case.id == Review.case_id).where(*_case_conditions(filters))
+    if filters.specialty:
+        query = query.where(Assignment.specialty == filters.specialty)
+    return query
+
+
+# --- The figures --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LevelShares:
+    concur: Estimate
+    minor: Estimate
+    major: Estimate
+    n: int
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> LevelShares:
+        found = stats.shares({level: counts.get(level, 0) for level in LEVELS})
+        return cls(found["concur"], found["minor"], found["major"], sum(counts.values()))
+
+    def items(self) -> list[tuple[str, Estimate]]:
+        return [("concur", self.concur), ("minor", self.minor), ("major", self.major)]
+
+
+@dataclass(frozen=True)
+class DimensionConcordance:
+    dimension: str
+    per_review: LevelShares
+    per_case: LevelShares
+
+
+@dataclass(frozen=True)
+class ReasonFigure:
+    reason: str
+    count: int
+    share: Estimate  # of the differ verdicts in the selection
+    by_dimension: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    dimension: str
+    cohen: Kappa
+    fleiss: Kappa
+
+
+@dataclass(frozen=True)
+class Turnaround:
+    released: int
+    median_days: Estimate
+    p90_days: Estimate
+    by_due_date: Estimate  # released no later than the case's due date (the service level)
+
+
+@dataclass(frozen=True)
+class ReviewerLoad:
+    reviewer_id: int
+    name: str
+    specialty: str | None
+    open: int
+    overdue: int
+    completed: int
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    published: PublishedRange
+    rate: Estimate
+    comparison: Comparison
+
+
+@dataclass(frozen=True)
+class Implementation:
+    fully: int
+    partly: int
+    not_implemented: int
+    rate: Estimate  # fully or partly implemented, of the outcomes recorded
+    note: str
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filters: Filters
+    generated_at: dt.datetime
+    cases: int
+    reviews: int
+    concordance: tuple[DimensionConcordance, ...]
+    differ_verdicts: int
+    reasons: tuple[ReasonFigure, ...]
+    agreement: tuple[Agreement, ...]
+    turnaround: Turnaround
+    open_assignments: int
+    overdue_assignments: int
+    workload: tuple[ReviewerLoad, ...]
+    benchmarks: tuple[Benchmark, ...]
+    implementation: Implementation
+
+
+def _level() -> ColumnElement[int]:
+    return case(
+        (ReviewVerdict.verdict == Verdict.CONCUR.value, 0),
+        (ReviewVerdict.severity == Severity.MAJOR.value, 2),
+        else_=1,
+    )
+
+
+@dataclass(frozen=True)
+class _Profiles:
+    per_review: dict[str, Counter[str]]
+    per_case: dict[str, Counter[str]]
+    fleiss: dict[str, Counter[tuple[int, ...]]]
+    pathology_cases: int
+    pathology_major: int
+
+
+def _verdict_profiles(filters: Filters) -> _Profiles:
+    """One pass over the verdicts, grouped by case only: per case and dimension, how
+    many reviews concur, differ minor and differ major (nine counts), and the worst
+    pathology diagnosis verdict. Grouped again by that profile, the hundred thousand
+    cases of a large board come back as a few thousand rows."""
+    level = _level()
+    counts = [
+        func.count()
+        .filter(and_(ReviewVerdict.dimension == dimension, level == index))
+        .label(f"{dimension}_{index}")
+        for dimension in DIMENSIONS
+        for index in range(len(LEVELS))
+    ]
+    pathology_diagnosis = and_(
+        Assignment.specialty == Specialty.PATHOLOGY.value,
+        ReviewVerdict.dimension == Dimension.DIAGNOSIS.value,
+    )
+    per_case = (
+        _reviews_in(
+            select(*counts, func.max(level).filter(pathology_diagnosis).label("pathology"))
+            .select_from(ReviewVerdict)
+            .join(Review, Review.id == ReviewVerdict.review_id)
+            .join(Assignment, Assignment.id == Review.assignment_id),
+            filters,
+        )
+        .group_by(Review.case_id)
+        .subquery()
+    )
+    grouped = list(per_case.c)
+    rows = db.session.execute(select(*grouped, func.count()).group_by(*grouped)).all()
+
+    per_review: dict[str, Counter[str]] = defaultdict(Counter)
+    per_case_levels: dict[str, Counter[str]] = defaultdict(Counter)
+    fleiss: dict[str, Counter[tuple[int, ...]]] = defaultdict(Counter)
+    pathology_cases = pathology_major = 0
+    for *profile, pathology, cases in rows:
+        for position, dimension in enumerate(DIMENSIONS):
+            n0, n1, n2 = profile[3 * position : 3 * position + 3]
+            if n0 + n1 + n2 == 0:
+                continue
+            for name, count in zip(LEVELS, (n0, n1, n2), strict=True):
+                per_review[dimension][name] += count * cases
+            # A case counts as major on a dimension if any review of it differs major
+            # there, minor if any differs minor and none major, else concur.
+            worst = "major" if n2 else "minor" if n1 else "concur"
+            per_case_levels[dimension][worst] += cases
+            if n0 + n1 + n2 >= 3:
+                fleiss[dimension][(n0, n1, n2)] += cases
+        if pathology is not None:
+            pathology_cases += cases
+            pathology_major += cases if pathology == 2 else 0
+    return _Profiles(per_review, per_case_levels, fleiss, pathology_cases, pathology_major)
+
+
+def _pair_table(filters: Filters) -> dict[str, Counter[tuple[str, str]]]:
+    """The primary reviewer's verdict against the additional reader's, per dimension:
+    one item per (primary, additional) pair of signed reviews on one case in one
+    specialty. Tie-break reviews are left out: they are requested only where the
+    first two readers disagree, so pairing them would understate agreement."""
+    first_assignment, second_assignment = aliased(Assignment), aliased(Assignment)
+    first_review, second_review = aliased(Review), aliased(Review)
+    first, second = aliased(ReviewVerdict), aliased(ReviewVerdict)
+
+    def level(verdict: Any) -> ColumnElement[int]:
+        return case(
+            (verdict.verdict == Verdict.CONCUR.value, 0),
+            (verdict.severity == Severity.MAJOR.value, 2),
+            else_=1,
+        )
+
+    first_level, second_level = level(first), level(second)
+    query = (
+        select(first.dimension, first_level, second_level, func.count())
+        .select_from(second_assignment)
+        .join(
+            first_assignment,
+            and_(
+                first_assignment.case_id == second_assignment.case_id,
+                first_assignment.specialty == second_assignment.specialty,
+                first_assignment.purpose == Purpose.PRIMARY.value,
+            ),
+        )
+        .join(first_review, first_review.assignment_id == first_assignment.id)
+        .join(second_review, second_review.assignment_id == second_assignment.id)
+        .join(first, first.review_id == first_review.id)
+        .join(
+            second,
+            and_(second.review_id == second_review.id, second.dimension == first.dimension),
+        )
+        .where(second_assignment.purpose == Purpose.ADDITIONAL.value)
+    )
+    if filters.narrows_cases:
+        query = query.join(Case, Case.id == first_assignment.case_id).where(
+            *_case_conditions(filters)
+        )
+    if filters.specialty:
+        query = query.where(first_assignment.specialty == filters.specialty)
+    query = query.group_by(first.dimension, first_level, second_level)
+    tables: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    for dimension, a, b, count in db.session.execute(query).all():
+        tables[dimension][(LEVELS[a], LEVELS[b])] += count
+    return tables
+
+
+def _reason_counts(filters: Filters) -> dict[str, Counter[str]]:
+    """How many differ verdicts cite each reason, per dimension (JSON unnested in SQL)."""
+    unnest = (
+        func.jsonb_array_elements_text
+        if db.session.get_bind().dialect.name == "postgresql"
+        else func.json_each
+    )
+    reason = unnest(ReviewVerdict.reasons).table_valued("value").alias("reason")
+    query = (
+        select(ReviewVerdict.dimension, reason.c.value, func.count())
+        .select_from(ReviewVerdict)
+        .join(reason, true())
+        .where(ReviewVerdict.verdict == Verdict.DIFFER.value)
+    )
+    if filters.narrows_cases or filters.specialty:
+        # Every verdict belongs to a signed review of a submitted case: without a filter
+        # the reviews and assignments need not be read at all.
+        query = _reviews_in(
+            query.join(Review, Review.id == ReviewVerdict.review_id).join(
+                Assignment, Assignment.id == Review.assignment_id
+            ),
+            filters,
+        )
+    query = query.group_by(ReviewVerdict.dimension, reason.c.value)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for dimension, value, count in db.session.execute(query).all():
+        counts[str(value)][dimension] += count
+    return counts
+
+
+def _cases_in(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions = _case_conditions(filters)
+    if filters.specialty:
+        conditions.append(
+            Case.id.in_(select(Assignment.case_id).where(Assignment.specialty == filters.specialty))
+        )
+    return conditions
+
+
+def _turnaround(filters: Filters) -> tuple[int, Turnaround]:
+    conditions = _cases_in(filters)
+    released = Case.reported_at.is_not(None)
+    by_due = func.count().filter(and_(released, Case.due_at.is_not(None)))
+    on_time = func.count().filter(and_(released, Case.reported_at <= Case.due_at))
+    if db.session.get_bind().dialect.name == "postgresql":
+        days = extract("epoch", Case.reported_at - Case.submitted_at) / 86400.0
+        row = db.session.execute(
+            select(
+                func.count(),
+                func.count(Case.reported_at),
+                by_due,
+                on_time,
+                func.percentile_cont(0.5).within_group(days),
+                func.percentile_cont(0.9).within_group(days),
+            ).where(*conditions)
+        ).one()
+        total, count, due_n, on_time_n, median, p90 = row
+        median_days = Estimate(float(median), None, None, count) if count else _no_release()
+        p90_days = Estimate(float(p90), None, None, count) if count else _no_release()
+    else:
+        total, count, due_n, on_time_n = db.session.execute(
+            select(func.count(), func.count(Case.reported_at), by_due, on_time).where(*conditions)
+        ).one()
+        # SQLite has no percentile_cont: one ordered column of durations, read by the
+        # same definition (stats.percentile).
+        days_sqlite = func.julianday(Case.reported_at) - func.julianday(Case.submitted_at)
+        durations = db.session.scalars(
+            select(days_sqlite).where(*conditions, released).order_by(days_sqlite)
+        ).all()
+        median_days = _or_no_release(stats.percentile(durations, 0.5))
+        p90_days = _or_no_release(stats.percentile(durations, 0.9))
+    return total, Turnaround(count, median_days, p90_days, stats.proportion(on_time_n, due_n))
+
+
+def _no_release() -> Estimate:
+    return Estimate(None, None, None, 0, "no second opinion released in this selection")
+
+
+def _or_no_release(estimate: Estimate) -> Estimate:
+    return estimate if estimate.defined else _no_release()
+
+
+def _workload(filters: Filters, now: dt.datetime) -> list[ReviewerLoad]:
+    is_open = Assignment.status.in_([s.value for s in OPEN_ASSIGNMENT])
+    # As Assignment.is_overdue: open, past due, and the case's clock not paused (the
+    # paused cases are few: a subquery, not a join with every case).
+    paused = select(Case.id).where(Case.paused_at.is_not(None))
+    overdue = and_(is_open, Assignment.due_at < now, Assignment.case_id.not_in(paused))
+    per_reviewer = select(
+        Assignment.reviewer_id.label("reviewer_id"),
+        func.count().filter(is_open).label("open"),
+        func.count().filter(overdue).label("overdue"),
+        func.count()
+        .filter(Assignment.status == AssignmentStatus.COMPLETED.value)
+        .label("completed"),
+    ).group_by(Assignment.reviewer_id)
+    if filters.narrows_cases:
+        per_reviewer = per_reviewer.join(Case, Case.id == Assignment.case_id).where(
+            *_case_conditions(filters)
+        )
+    if filters.specialty:
+        per_reviewer = per_reviewer.where(Assignment.specialty == filters.specialty)
+    sub = per_reviewer.subquery()
+    rows = db.session.execute(
+        select(User.id, User.name, User.role, sub.c.open, sub.c.overdue, sub.c.completed)
+        .join(sub, sub.c.reviewer_id == User.id)
+        .where((sub.c.open + sub.c.completed) > 0)
+        .order_by(sub.c.overdue.desc(), sub.c.open.desc(), sub.c.completed.desc(), User.name)
+    ).all()
+    specialty_of = {role.value: specialty.value for role, specialty in REVIEWER_SPECIALTY.items()}
+    return [
+        ReviewerLoad(reviewer_id, name, specialty_of.get(role), open_, overdue_, completed)
+        for reviewer_id, name, role, open_, overdue_, completed in rows
+    ]
+
+
+NO_OUTCOMES_NOTE = (
+    "No outcomes recorded yet: the referrer records whether the board's recommendation "
+    "was implemented (fully, partly or not) with the follow-up feature, and this figure "
+    "counts those records."
+)
+
+
+def implementation_counts(filters: Filters) -> Implementation:
+    """How many of the selected cases' recommendations the referrer reports as fully,
+    partly or not implemented. The outcome recording arrives with the follow-up
+    feature; until it does there is nothing to count, and the figure says so."""
+    rate = stats.proportion(0, 0)
+    return Implementation(
+        0, 0, 0, dataclasses.replace(rate, note=NO_OUTCOMES_NOTE), NO_OUTCOMES_NOTE
+    )
+
+
+def _require_analytics(user: User) -> None:
+    if user.role not in {r.value for r in ANALYTICS_ROLES}:
+        raise NotFound()
+
+
+def compute(filters: Filters, *, now: dt.datetime | None = None) -> Dashboard:
+    """The figures for a selection (no authorisation, no audit: see dashboard())."""
+    now = now or utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # These aggregates run in a few hundred milliseconds; compiling them with JIT
+        # costs more than it saves (measured in bench/analytics.py). SET LOCAL lasts
+        # until the end of this transaction only.
+        db.session.execute(text("SET LOCAL jit = off"))
+    profiles = _verdict_profiles(filters)
+    pairs = _pair_table(filters)
+    reasons = _reason_counts(filters)
+    cases, turnaround = _turnaround(filters)
+    workload = _workload(filters, now)
+
+    concordance = tuple(
+        DimensionConcordance(
+            d, LevelShares.of(profiles.per_review[d]), LevelShares.of(profiles.per_case[d])
+        )
+        for d in DIMENSIONS
+    )
+    differ_verdicts = sum(
+        c.per_review.n - profiles.per_review[c.dimension]["concur"] for c in concordance
+    )
+    reason_figures = sorted(
+        (
+            ReasonFigure(
+                reason,
+                sum(by_dimension.values()),
+                stats.proportion(sum(by_dimension.values()), differ_verdicts),
+                dict(by_dimension),
+            )
+            for reason, by_dimension in reasons.items()
+        ),
+        key=lambda r: (-r.count, r.reason),
+    )
+    agreement = tuple(
+        Agreement(
+            d,
+            stats.cohen_kappa(pairs.get(d, Counter())),
+            stats.fleiss_kappa_profiles(profiles.fleiss.get(d, Counter())),
+        )
+        for d in DIMENSIONS
+    )
+    pathology = stats.proportion(profiles.pathology_major, profiles.pathology_cases)
+    plan = next(c for c in concordance if c.dimension == Dimension.PLAN.value).per_case.major
+    benchmarks = tuple(
+        Benchmark(published, rate, compare_with_range(rate, published))
+        for published, rate in ((PATHOLOGY_MAJOR, pathology), (PLAN_MAJOR, plan))
+    )
+    return Dashboard(
+        filters=filters,
+        generated_at=now,
+        cases=cases,
+        reviews=max((c.per_review.n for c in concordance), default=0),
+        concordance=concordance,
+        differ_verdicts=differ_verdicts,
+        reasons=tuple(reason_figures),
+        agreement=agreement,
+        turnaround=turnaround,
+        open_assignments=sum(w.open for w in workload),
+        overdue_assignments=sum(w.overdue for w in workload),
+        workload=tuple(workload),
+        benchmarks=benchmarks,
+        implementation=implementation_counts(filters),
+    )
+
+
+def dashboard(user: User, filters: Filters, *, action: str = "analytics_view") -> Dashboard:
+    """The analytics for a coordinator or an administrator (anyone else: NotFound).
+
+    Aggregates only, no patient's data; the read is still audited, as every look
+    at what reviewers said about patients is."""
+    _require_analytics(user)
+    figures = compute(filters)
+    audit.record_read(action, actor=user, object_type="analytics")
+    return figures
+
+
+def institution_choices(user: User) -> list[tuple[int, str]]:
+    _require_analytics(user)
+    return [
+        (i, name)
+        for i, name in db.session.execute(
+            select(Institution.id, Institution.name).order_by(Institution.name)
+        ).all()
+    ]
+
+
+# --- Export -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    figure: str
+    grouping: str
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int | None
+    note: str = ""
+
+
+def _row(figure: str, grouping: str, e: Estimate | Kappa) -> FigureRow:
+    return FigureRow(figure, grouping, e.value, e.low, e.high, e.n, e.note)
+
+
+def _count(figure: str, grouping: str, value: int) -> FigureRow:
+    return FigureRow(figure, grouping, value, None, None, value)
+
+
+def figure_rows(d: Dashboard) -> list[FigureRow]:
+    """Every figure of the dashboard, one row each: the CSV export."""
+    rows = [_count("cases", "", d.cases), _count("reviews", "", d.reviews)]
+    for c in d.concordance:
+        for basis, shares in (("per_review", c.per_review), ("per_case", c.per_case)):
+            for level, estimate in shares.items():
+                rows.append(_row(f"concordance_{basis}", f"{c.dimension}: {level}", estimate))
+    for r in d.reasons:
+        rows.append(_row("differ_reason", r.reason, r.share))
+        for dimension, count in sorted(r.by_dimension.items()):
+            rows.append(_count("differ_reason_count", f"{dimension}: {r.reason}", count))
+    for a in d.agreement:
+        rows.append(_row("cohen_kappa", a.dimension, a.cohen))
+        rows.append(_row("fleiss_kappa", a.dimension, a.fleiss))
+    t = d.turnaround
+    rows += [
+        _count("released", "", t.released),
+        _row("turnaround_median_days", "submission to release", t.median_days),
+        _row("turnaround_p90_days", "submission to release", t.p90_days),
+        _row("released_by_due_date", "", t.by_due_date),
+        _count("assignments_open", "", d.open_assignments),
+        _count("assignments_overdue", "", d.overdue_assignments),
+    ]
+    for w in d.workload:
+        who = f"{w.name} ({w.specialty or 'no specialty'})"
+        rows += [
+            _count("workload_open", who, w.open),
+            _count("workload_overdue", who, w.overdue),
+            _count("workload_completed", who, w.completed),
+        ]
+    for b in d.benchmarks:
+        rows.append(_row(b.published.key, "board", b.rate))
+        rows.append(
+            FigureRow(
+                b.published.key,
+                "published range",
+                None,
+                b.published.low,
+                b.published.high,
+                None,
+                "; ".join(s.citation for s in b.published.sources),
+            )
+        )
+    rows.append(_row("implementation_rate", "fully or partly", d.implementation.rate))
+    return rows
+
+
+CSV_COLUMNS = ("figure", "grouping", "value", "low", "high", "n", "note")
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def to_csv(d: Dashboard) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in figure_rows(d):
+        writer.writerow(
+            [r.figure, r.grouping, _cell(r.value), _cell(r.low), _cell(r.high), _cell(r.n), r.note]
+        )
+    return out.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_json(d: Dashboard) -> dict[str, Any]:
+    """The dashboard as JSON: the structured figures and the same rows as the CSV."""
+    body = _jsonable(dataclasses.asdict(d))
+    body["filters"] = d.filters.as_args()
+    body["figures"] = [_jsonable(dataclasses.asdict(r)) for r in figure_rows(d)]
+    return body  # type: ignore[no-any-return]
+
+
+# Labels the pages use (the words of domain.md).
+LEVEL_LABEL = {"concur": "concur", "minor": "minor discordance", "major": "major discordance"}
+DIMENSION_LABEL = {"diagnosis": "Diagnosis", "stage": "Stage", "plan": "Treatment plan"}
+TIMEPOINT_CHOICES = [(t.value, TIMEPOINT_LABEL[t]) for t in Timepoint]
+SPECIALTY_CHOICES = [(s.value, SPECIALTY_LABEL[s]) for s in Specialty]
+REASON_VALUES = frozenset(r.value for r in DifferReason)

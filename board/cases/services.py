@@ -30,6 +30,7 @@ from board.cases.schemas import CaseInput
 from board.db import utcnow
 from board.errors import Conflict, IncompleteCase, NotFound
 from board.extensions import db
+from board.notifications import keys
 from board.notifications.services import notify
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
@@ -323,6 +324,7 @@ def set_urgent(coordinator: User, case_id: int, urgent: bool) -> Case:
         notify(
             assignment.reviewer_id,
             kind="due_date_changed",
+            key=keys.due_date_changed(assignment.id, case.due_at),
             case_id=case.id,
             message=f"Case #{case.id} is {'now' if urgent else 'no longer'} urgent: "
             f"your review is due {case.due_at:%Y-%m-%d %H:%M} UTC.",

@@ -9,6 +9,7 @@ are named by the state they were raised in (see unroutable, ready_for_board)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from sqlalchemy import func, select
 
@@ -61,6 +62,10 @@ def at_due(assignment_id: int, due_at: dt.datetime) -> str:
     return f"at_due:{assignment_id}:{due_at.isoformat()}"
 
 
+def due_date_changed(assignment_id: int, due_at: dt.datetime) -> str:
+    return f"due_date_changed:{assignment_id}:{due_at.isoformat()}"
+
+
 def overdue(assignment_id: int, due_at: dt.datetime) -> str:
     return f"overdue:{assignment_id}:{due_at.isoformat()}"
 
@@ -74,6 +79,13 @@ def unroutable(case_id: int, specialties: list[str]) -> str:
         select(func.count()).select_from(Assignment).where(Assignment.case_id == case_id)
     )
     return f"unroutable:{case_id}:{tried}:{'+'.join(sorted(specialties))}"
+
+
+def routing_decision(case_id: int, items: list[str]) -> str:
+    """The coordinator must decide on these items (e.g. insurance coverage): the same
+    items again are the same event, named by a digest because reasons are sentences."""
+    digest = hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16]
+    return f"routing_decision:{case_id}:{digest}"
 
 
 def ready_for_board(case_id: int) -> str:

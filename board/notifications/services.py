@@ -157,5 +157,7 @@ def _subject(note: Notification) -> str:
         "records_arrived": "The records you asked for have arrived",
         "review_due_soon": "Your review is due soon",
         "review_due": "Your review is due now",
+        "routing_decision": "Routing needs your decision",
+        "due_date_changed": "Your review's due date changed",
     }
     return titles.get(note.kind, "Tumor board notification") + case

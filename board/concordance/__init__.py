@@ -9,6 +9,6 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from board.concordance import views
+    from board.concordance.views import bp
 
-    app.register_blueprint(views.bp)
+    app.register_blueprint(bp)

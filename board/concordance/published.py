@@ -93,7 +93,7 @@ PLAN_MAJOR = PublishedRange(
         ),
     ),
     note="Share of cases whose plan verdict is a major differ in any review. The lower "
-    "bound (41%) is as given in the project brief; the two studies above were verified.",
+    "bound (41%) is as given in the project brief; the two studies cited were verified.",
 )
 
 PUBLISHED_RANGES = (PATHOLOGY_MAJOR, PLAN_MAJOR)

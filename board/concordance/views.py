@@ -11,8 +11,7 @@ from board.auth.roles import Role
 from board.concordance import charts, published
 from board.concordance import services as analytics
 from board.validation import InvalidInput
-from board.web import REASON_LABEL as _REASON_LABEL
-from board.web import Page, errors_by_field, label_of, require_role
+from board.web import REASON_LABEL, Page, errors_by_field, label_of, require_role
 
 bp = Blueprint("concordance", __name__)
 
@@ -21,7 +20,7 @@ def _context(**extra: Any) -> dict[str, Any]:
     return {
         "charts": charts,
         "percent": published.percent,
-        "reason_label": lambda value: label_of(_REASON_LABEL, value),
+        "reason_label": lambda value: label_of(REASON_LABEL, value),
         "level_label": analytics.LEVEL_LABEL,
         "dimension_label": analytics.DIMENSION_LABEL,
         "timepoints": analytics.TIMEPOINT_CHOICES,

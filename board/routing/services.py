@@ -223,6 +223,9 @@ def _assign(case: Case) -> RoutingDecision:
         notify_coordinators(
             kind="routing_decision",
             case_id=case.id,
+            key=keys.routing_decision(
+                case.id, [f"{d.specialty.value}: {d.reason}" for d in new_decisions]
+            ),
             message=f"Case #{case.id} needs your decision: "
             + "; ".join(f"{SPECIALTY_LABEL[d.specialty]}: {d.reason}" for d in new_decisions)
             + ".",

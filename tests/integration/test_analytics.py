@@ -20,6 +20,7 @@ Stage: every review concurs.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from typing import Any
@@ -247,6 +248,20 @@ def test_fleiss_kappa_takes_the_cases_with_three_reviews(board):
     assert fleiss["diagnosis"].value is None and fleiss["diagnosis"].observed == 1.0
 
 
+def test_counts_too_large_for_their_packed_cell_fall_back_to_the_exact_query(board, monkeypatch):
+    packed = analytics.dashboard(board.user("coordinator"), Filters())
+    # One bit per count: two concurring reviews of one case already overflow their cell.
+    monkeypatch.setattr(analytics, "CELL_BITS", 1)
+    calls = []
+    exact_rows = analytics._exact_profile_rows
+    monkeypatch.setattr(
+        analytics, "_exact_profile_rows", lambda f: calls.append(f) or exact_rows(f)
+    )
+    exact = analytics.dashboard(board.user("coordinator"), Filters())
+    assert calls == [Filters()]
+    assert dataclasses.replace(exact, generated_at=packed.generated_at) == packed
+
+
 def test_turnaround_runs_from_submission_to_release(board):
     t = analytics.dashboard(board.user("coordinator"), Filters()).turnaround
     # Released after 2, 4, 6, 8 and 10 days: median 6; 90th percentile 8 + 0.6 * 2 = 9.2.
@@ -306,6 +321,7 @@ def test_the_institution_filter_keeps_only_that_referrer_institutions_cases(boar
     assert (d.cases, d.reviews) == (2, 6)
     assert shares(by_dimension(d, "per_case")["plan"]) == (0.0, 0.5, 0.5, 2)
     assert {a.dimension: a.cohen.n for a in d.agreement} == {"diagnosis": 0, "stage": 0, "plan": 0}
+    assert "no case in this selection has an additional reader" in d.agreement[0].cohen.note
     assert d.turnaround.median_days.value == pytest.approx(9.0)
 
 
@@ -332,6 +348,7 @@ def test_the_timepoint_filter_can_leave_nothing_to_count(board):
     assert all(c.per_review.concur.value is None for c in d.concordance)
     assert d.turnaround.median_days.value is None
     assert "no second opinion released" in d.turnaround.median_days.note
+    assert "three or more signed reviews" in d.agreement[0].fleiss.note
 
 
 def test_filters_are_read_from_the_query_string_and_refused_with_reasons():

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from board.auth.models import User
 from board.cases import services as cases
 from board.cases.schemas import CaseInput
 from board.extensions import db
@@ -42,9 +43,11 @@ def _reviewed_case(world: World, **verdicts: Any) -> int:
         route_case(case_id)
         assignment = db.session.scalar(select(Assignment).where(Assignment.case_id == case_id))
         assert assignment is not None
-        reviewer = db.session.get(type(world.user("pathologist")), assignment.reviewer_id)
-        body = parse(ReviewInput, f.review_body(**verdicts))
-        reviews.submit_review(reviewer, assignment.id, body)  # type: ignore[arg-type]
+        reviewer = db.session.get(User, assignment.reviewer_id)
+        assert reviewer is not None
+        reviews.submit_review(
+            reviewer, assignment.id, parse(ReviewInput, f.review_body(**verdicts))
+        )
         return case_id
 
     return world.run(make)  # type: ignore[no-any-return]

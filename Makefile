@@ -27,6 +27,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Every bench/*.py (helpers start with _) prints its figures and exits non-zero when it
+# misses its budget; each starts its own servers on this machine's PostgreSQL and Redis.
+bench: $(STAMP)
+	@status=0; for script in bench/[!_]*.py; do $(PY) $$script || status=1; done; exit $$status
+
 migrate: $(STAMP)
 	$(VENV)/bin/flask --app board db upgrade
 

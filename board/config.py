@@ -62,9 +62,22 @@ def _defaults() -> dict[str, Any]:
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
-            # Longer than any task's time limit (60 s) plus countdown; kombu reads it
-            # from both options, so it is set in both.
-            "broker_transport_options": {"visibility_timeout": 3600, "polling_interval": 0.1},
+            "broker_transport_options": {
+                # Longer than any task's time limit (60 s) plus countdown; kombu reads it
+                # from both options, so it is set in both.
+                "visibility_timeout": 3600,
+                "polling_interval": 0.1,
+                # A publish (the web process after its commit, the relay) tries the broker
+                # once instead of retrying for broker_connection_timeout: with Redis down a
+                # submit answered in 2 s, now in milliseconds. Nothing is lost: the outbox
+                # row stays pending and the relay publishes it when Redis is back. The
+                # worker's consumer reconnects by its own rule (broker_connection_max_retries).
+                "max_retries": 0,
+                # Redis that hangs (a frozen host, a network dropping packets) must not hold
+                # a request for ever: without these a publish waited with no limit.
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+            },
             "result_backend_transport_options": {"visibility_timeout": 3600},
             "task_time_limit": 60,
             "task_soft_time_limit": 50,

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from board.db import utcnow
@@ -132,6 +134,40 @@ def sweep_once(older_than: dt.timedelta | None = None) -> int:
     )
     db.session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# Distinguishes the outbox's advisory locks from any other user of pg_advisory_lock.
+_LOCK_SPACE = 0x0B0A
+
+
+@contextmanager
+def delivery_lock(message_id: int | None) -> Iterator[bool]:
+    """Holds a PostgreSQL session advisory lock on the message while one delivery runs.
+
+    Yields False when another delivery of the same message holds it. The lock lives
+    on a connection of its own, not the task's session (which commits several
+    times): if the worker dies, PostgreSQL drops the connection and the lock with it,
+    so a killed delivery never blocks the next one. SQLite (the embedded mode, one
+    worker) has no such locks and needs none.
+    """
+    if message_id is None or db.engine.dialect.name != "postgresql":
+        yield True
+        return
+    with db.engine.connect() as conn:
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:space, :id)"),
+            {"space": _LOCK_SPACE, "id": message_id},
+        ).scalar()
+        conn.commit()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:space, :id)"),
+                    {"space": _LOCK_SPACE, "id": message_id},
+                )
+                conn.commit()
 
 
 def begin_attempt(message_id: int | None) -> bool:

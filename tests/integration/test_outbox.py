@@ -143,3 +143,16 @@ def test_a_delivery_of_a_done_message_does_not_run_again(ctx):
     assert outbox.begin_attempt(message.id) is False
     db.session.refresh(message)
     assert message.attempts == 1
+
+
+def test_only_one_copy_of_a_message_runs_at_a_time_and_a_copy_counts_no_attempt(ctx):
+    message = outbox.enqueue("routing.route_case", case_id=1)
+    db.session.commit()
+    with outbox.delivery_lock(message.id) as first:
+        assert first is True
+        with outbox.delivery_lock(message.id) as copy:
+            assert copy is False  # a republished copy while the first still runs
+    with outbox.delivery_lock(message.id) as later:
+        assert later is True  # released when the first delivery ends
+    db.session.refresh(message)
+    assert message.attempts == 0

@@ -118,12 +118,18 @@ def routing_finished(count: int) -> bool:
 class Delivered:
     assignments: int
     emails: int
-    max_routing_attempts: int
+    # How many routing messages counted 1, 2, 3 ... deliveries begun.
+    routing_attempts: dict[int, int]
+
+    @property
+    def max_routing_attempts(self) -> int:
+        return max(self.routing_attempts)
 
     def __str__(self) -> str:
         return (
             f"{self.assignments} assignments, {self.emails} emails received (at least once "
-            f"each; duplicates allowed), max routing attempts {self.max_routing_attempts}"
+            f"each; duplicates allowed); routing messages by deliveries begun "
+            f"{dict(sorted(self.routing_attempts.items()))}"
         )
 
 
@@ -171,7 +177,7 @@ def assert_routed_once(world: World, needed: dict[int, set[str]], mail: MailSink
     return Delivered(
         assignments=len(assignments),
         emails=len(mail.messages),
-        max_routing_attempts=max(r.attempts for r in routing_rows),
+        routing_attempts=dict(Counter(r.attempts for r in routing_rows)),
     )
 
 

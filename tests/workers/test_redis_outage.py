@@ -1,14 +1,18 @@
 """Redis being down delays work; it never loses a submission or shows a 500.
 
 The test runs a Redis of its own on a free port (never the machine's Redis on
-6379), a gunicorn web server and a real worker on it, stops that Redis, submits
-a case over HTTP, and starts Redis again on the same port."""
+6379), a gunicorn web server and a real worker on it, takes that Redis away,
+submits a case over HTTP, and brings Redis back on the same port. Two ways to be
+down: stopped (connections refused, and the restarted Redis is empty) and frozen
+(SIGSTOP: connections hang, as with a hung host or a network dropping packets;
+only the broker's socket timeouts keep a request from waiting for ever)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from flask import Flask
 
@@ -25,8 +29,9 @@ from tests.support.processes import (
 from tests.workers.conftest import Http, build_world, scalar
 
 
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
 def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_is_back(
-    app: Flask, ctx: None, own_redis: OwnRedis, logs: Path
+    app: Flask, ctx: None, own_redis: OwnRedis, logs: Path, outage: str
 ) -> None:
     world = build_world(pathologists=1, oncologists=1)
     other_referrer = f.user(Role.REFERRER, world.referrer.institution)
@@ -38,7 +43,10 @@ def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_
             referrer = Http(base, world.referrer.email)
             case_id = referrer.complete_draft()
 
-            own_redis.stop()
+            if outage == "stopped":
+                own_redis.stop()
+            else:
+                own_redis.freeze()
 
             started = time.monotonic()
             submitted = referrer.post(f"/cases/{case_id}/submit")
@@ -60,7 +68,7 @@ def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_
             (listed,) = referrer.get("/cases").json()["cases"]
             assert (listed["id"], listed["status"]) == (case_id, "submitted")
             print(
-                f"\nwith Redis down: submit answered in {submit_seconds:.2f} s, "
+                f"\nwith Redis {outage}: submit answered in {submit_seconds:.2f} s, "
                 f"health in {health_seconds:.2f} s"
             )
             assert submit_seconds < 5, "a submit must not hang while the broker is down"
@@ -72,7 +80,10 @@ def test_a_case_submitted_while_redis_is_down_is_accepted_and_routed_once_redis_
             )
             assert scalar("SELECT count(*) FROM assignments") == 0
 
-            own_redis.start()
+            if outage == "stopped":
+                own_redis.start()
+            else:
+                own_redis.thaw()
             restarted = time.monotonic()
             wait_until(
                 lambda: referrer.get(f"/cases/{case_id}").json()["status"] == "in_review",

@@ -31,11 +31,18 @@ def run_delivery(outbox_id: int | None, work: Callable[[], object]) -> None:
     The attempt is counted before the work (so a delivery that kills its worker
     counts toward parking a poison message) and given back when the failure is
     transient (a database restart or an SMTP outage is not the message's fault).
+    Only one copy of a message runs at a time, so copies that overlap never use up
+    a healthy message's attempts.
     """
-    if not outbox.begin_attempt(outbox_id):
-        return
-    try:
-        work()
-    except TRANSIENT as exc:
-        outbox.release_attempt(outbox_id, f"{type(exc).__name__}")
-        raise
+    with outbox.delivery_lock(outbox_id) as mine:
+        if not mine:
+            # Another copy of this message (a sweeper's republish of one that was only
+            # slow) is running now: it does the work, and this copy counts nothing.
+            return
+        if not outbox.begin_attempt(outbox_id):
+            return
+        try:
+            work()
+        except TRANSIENT as exc:
+            outbox.release_attempt(outbox_id, f"{type(exc).__name__}")
+            raise

@@ -2,13 +2,20 @@
 
 from board.audit.models import AuditEvent
 from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
-from board.board_meetings.models import Consensus
+from board.board_meetings.models import (
+    AgendaItem,
+    Consensus,
+    FollowUpQuestion,
+    Meeting,
+    MeetingAttendance,
+)
 from board.cases.models import Case, CaseEvent, Record, RecordBlob, RecordRequest
 from board.notifications.models import Notification
 from board.outbox.models import OutboxMessage
 from board.reviews.models import Assignment, Review, ReviewVerdict
 
 __all__ = [
+    "AgendaItem",
     "ApiToken",
     "Assignment",
     "AuditEvent",
@@ -16,7 +23,10 @@ __all__ = [
     "Case",
     "CaseEvent",
     "Consensus",
+    "FollowUpQuestion",
     "Institution",
+    "Meeting",
+    "MeetingAttendance",
     "Notification",
     "OutboxMessage",
     "Record",

@@ -8,7 +8,17 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from board.board_meetings.schemas import ConsensusInput
+from board.board_meetings.schemas import (
+    AgendaInput,
+    AnswerInput,
+    AttendanceInput,
+    ConsensusInput,
+    FollowUpInput,
+    ImplementationInput,
+    MeetingInput,
+    MoveInput,
+    ReorderInput,
+)
 from board.cases.rules import RecordKind
 from board.cases.schemas import CaseInput
 from board.reviews.schemas import DeclineInput, ReviewInput
@@ -30,6 +40,14 @@ _MODELS: list[type[BaseModel]] = [
     UrgencyInput,
     AutoReassignInput,
     AvailabilityInput,
+    MeetingInput,
+    MoveInput,
+    AttendanceInput,
+    AgendaInput,
+    ReorderInput,
+    FollowUpInput,
+    AnswerInput,
+    ImplementationInput,
 ]
 
 
@@ -82,6 +100,7 @@ def openapi_document() -> dict[str, Any]:
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
     case_path = [_id("case_id")]
     assignment_path = [_id("assignment_id")]
+    meeting_path = [_id("meeting_id")]
     paths: dict[str, Any] = {
         "/api/v1/auth/token": {
             "post": {
@@ -408,6 +427,106 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Referrer: acknowledge the second opinion",
                 "security": secured,
                 "responses": _responses("Acknowledged", 401, 404, 409),
+            },
+        },
+        "/api/v1/meetings": {
+            "get": {
+                "summary": "Coordinator: every meeting with its agenda, by start time",
+                "security": secured,
+                "responses": _responses("The meetings", 401, 404),
+            },
+            "post": {
+                "summary": "Coordinator: schedule a meeting, or `weeks` weekly meetings "
+                "sharing a series id",
+                "security": secured,
+                "requestBody": _json_body(_ref("MeetingInput")),
+                "responses": _responses("The meetings created", 401, 404, 409, 422, ok_code=201),
+            },
+        },
+        "/api/v1/meetings/{meeting_id}/move": {
+            "parameters": meeting_path,
+            "post": {
+                "summary": "Coordinator: move a meeting to a new start time",
+                "security": secured,
+                "requestBody": _json_body(_ref("MoveInput")),
+                "responses": _responses("The meeting", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/meetings/{meeting_id}/cancel": {
+            "parameters": meeting_path,
+            "post": {
+                "summary": "Coordinator: cancel a meeting (its agenda stays visible)",
+                "security": secured,
+                "responses": _responses("The meeting", 401, 404),
+            },
+        },
+        "/api/v1/meetings/{meeting_id}/attendance": {
+            "parameters": meeting_path,
+            "post": {
+                "summary": "Coordinator: record who attended (replaces the list)",
+                "security": secured,
+                "requestBody": _json_body(_ref("AttendanceInput")),
+                "responses": _responses("The attendees", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/meetings/{meeting_id}/agenda": {
+            "parameters": meeting_path,
+            "post": {
+                "summary": "Coordinator: put a case on the agenda (ready for board, or in "
+                "review with a major discordance or a reviewer disagreement)",
+                "security": secured,
+                "requestBody": _json_body(_ref("AgendaInput")),
+                "responses": _responses("The agenda item", 401, 404, 409, 422, ok_code=201),
+            },
+        },
+        "/api/v1/meetings/{meeting_id}/agenda/{case_id}": {
+            "parameters": [*meeting_path, *case_path],
+            "delete": {
+                "summary": "Coordinator: take a case off the agenda",
+                "security": secured,
+                "responses": {
+                    "204": {"description": "Removed"},
+                    **{k: v for k, v in _responses("", 401, 404).items() if k != "200"},
+                },
+            },
+        },
+        "/api/v1/meetings/{meeting_id}/agenda/reorder": {
+            "parameters": meeting_path,
+            "post": {
+                "summary": "Coordinator: reorder the agenda (every case id, in the new order)",
+                "security": secured,
+                "requestBody": _json_body(_ref("ReorderInput")),
+                "responses": _responses("The new order", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/follow-ups": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Referrer: ask a follow-up question on a released second opinion "
+                "(at most three per case)",
+                "security": secured,
+                "requestBody": _json_body(_ref("FollowUpInput")),
+                "responses": _responses("The question", 401, 404, 409, 422, ok_code=201),
+            },
+        },
+        "/api/v1/follow-ups/{question_id}/answer": {
+            "parameters": [_id("question_id")],
+            "post": {
+                "summary": "Coordinator: answer a follow-up question (an addendum to the "
+                "second opinion)",
+                "security": secured,
+                "requestBody": _json_body(_ref("AnswerInput")),
+                "responses": _responses("The answered question", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/implementation": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Referrer: record whether the recommendation was carried out "
+                "(fully, partly or not; a note is required unless fully)",
+                "security": secured,
+                "requestBody": _json_body(_ref("ImplementationInput")),
+                "responses": _responses("Recorded", 401, 404, 409, 422),
             },
         },
         "/api/v1/analytics": {

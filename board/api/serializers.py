@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from board.auth.models import AvailabilityWindow
-from board.board_meetings.models import Consensus
+from board.board_meetings.models import Consensus, FollowUpQuestion, Meeting
 from board.cases.models import Case, Record, RecordRequest
 from board.cases.stage_check import check_stage
 from board.reviews.alternatives import alternative_staging
@@ -201,4 +201,33 @@ def case_json(
         ],
         "reported_at": iso(case.reported_at),
         "acknowledged_at": iso(case.acknowledged_at),
+    }
+
+
+def meeting_json(meeting: Meeting, attendees: list[int] | None = None) -> dict[str, Any]:
+    return {
+        "id": meeting.id,
+        "starts_at": iso(meeting.starts_at),
+        "duration_minutes": meeting.duration_minutes,
+        "place": meeting.place,
+        "video_link": meeting.video_link,
+        "expected_specialties": meeting.expected_specialties,
+        "status": meeting.status,
+        "series_id": meeting.series_id,
+        "agenda": [
+            {"case_id": item.case_id, "position": item.position}
+            for item in sorted(meeting.agenda_items, key=lambda i: (i.position, i.id))
+        ],
+        **({"attendees": attendees} if attendees is not None else {}),
+    }
+
+
+def follow_up_json(item: FollowUpQuestion) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "case_id": item.case_id,
+        "question": item.question,
+        "asked_at": iso(item.asked_at),
+        "answer": item.answer,
+        "answered_at": iso(item.answered_at),
     }

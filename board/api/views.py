@@ -15,9 +15,21 @@ from board.api.openapi import openapi_document
 from board.auth import services as auth_services
 from board.auth.models import User
 from board.auth.roles import Role
+from board.board_meetings import follow_ups
+from board.board_meetings import meetings as board_meetings
 from board.board_meetings import services as meetings
 from board.board_meetings.report import second_opinion_pdf
-from board.board_meetings.schemas import ConsensusInput
+from board.board_meetings.schemas import (
+    AgendaInput,
+    AnswerInput,
+    AttendanceInput,
+    ConsensusInput,
+    FollowUpInput,
+    ImplementationInput,
+    MeetingInput,
+    MoveInput,
+    ReorderInput,
+)
 from board.cases import record_requests
 from board.cases import services as cases
 from board.cases.schemas import CaseInput
@@ -336,6 +348,97 @@ def acknowledge(case_id: int) -> Any:
     case = meetings.acknowledge(caller(), case_id)
     return jsonify(
         {"id": case.id, "status": case.status, "acknowledged_at": ser.iso(case.acknowledged_at)}
+    )
+
+
+@bp.get("/meetings")
+@token_required
+def list_meetings() -> Any:
+    return jsonify([ser.meeting_json(m) for m in board_meetings.list_meetings(caller())])
+
+
+@bp.post("/meetings")
+@token_required
+def create_meeting() -> Any:
+    data = parse(MeetingInput, body())
+    created = board_meetings.create_meeting(caller(), **data.model_dump())
+    return jsonify([ser.meeting_json(m) for m in created]), 201
+
+
+@bp.post("/meetings/<int:meeting_id>/move")
+@token_required
+def move_meeting(meeting_id: int) -> Any:
+    data = parse(MoveInput, body())
+    return jsonify(
+        ser.meeting_json(board_meetings.move_meeting(caller(), meeting_id, data.starts_at))
+    )
+
+
+@bp.post("/meetings/<int:meeting_id>/cancel")
+@token_required
+def cancel_meeting(meeting_id: int) -> Any:
+    return jsonify(ser.meeting_json(board_meetings.cancel_meeting(caller(), meeting_id)))
+
+
+@bp.post("/meetings/<int:meeting_id>/attendance")
+@token_required
+def meeting_attendance(meeting_id: int) -> Any:
+    data = parse(AttendanceInput, body())
+    return jsonify(
+        {"attendees": board_meetings.set_attendance(caller(), meeting_id, data.user_ids)}
+    )
+
+
+@bp.post("/meetings/<int:meeting_id>/agenda")
+@token_required
+def add_to_agenda(meeting_id: int) -> Any:
+    data = parse(AgendaInput, body())
+    item = board_meetings.add_to_agenda(caller(), meeting_id, data.case_id)
+    return jsonify(
+        {"meeting_id": meeting_id, "case_id": item.case_id, "position": item.position}
+    ), 201
+
+
+@bp.delete("/meetings/<int:meeting_id>/agenda/<int:case_id>")
+@token_required
+def remove_from_agenda(meeting_id: int, case_id: int) -> Any:
+    board_meetings.remove_from_agenda(caller(), meeting_id, case_id)
+    return "", 204
+
+
+@bp.post("/meetings/<int:meeting_id>/agenda/reorder")
+@token_required
+def reorder_agenda(meeting_id: int) -> Any:
+    data = parse(ReorderInput, body())
+    return jsonify({"case_ids": board_meetings.reorder_agenda(caller(), meeting_id, data.case_ids)})
+
+
+@bp.post("/cases/<int:case_id>/follow-ups")
+@token_required
+def ask_follow_up(case_id: int) -> Any:
+    data = parse(FollowUpInput, body())
+    return jsonify(ser.follow_up_json(follow_ups.ask(caller(), case_id, data.question))), 201
+
+
+@bp.post("/follow-ups/<int:question_id>/answer")
+@token_required
+def answer_follow_up(question_id: int) -> Any:
+    data = parse(AnswerInput, body())
+    return jsonify(ser.follow_up_json(follow_ups.answer(caller(), question_id, data.answer)))
+
+
+@bp.post("/cases/<int:case_id>/implementation")
+@token_required
+def record_implementation(case_id: int) -> Any:
+    data = parse(ImplementationInput, body())
+    case = follow_ups.record_implementation(caller(), case_id, data.implementation, data.note)
+    return jsonify(
+        {
+            "id": case.id,
+            "implementation": case.implementation,
+            "implementation_note": case.implementation_note,
+            "implementation_recorded_at": ser.iso(case.implementation_recorded_at),
+        }
     )
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
 from board.audit import services as audit
 from board.auth.models import User
 from board.auth.roles import Role
-from board.board_meetings.models import Consensus
+from board.board_meetings.follow_ups import questions_for
+from board.board_meetings.models import Consensus, FollowUpQuestion
 from board.board_meetings.schemas import ConsensusInput
 from board.cases.models import Case
 from board.cases.rules import CaseStatus
@@ -123,6 +124,8 @@ class SecondOpinion:
     assignments: list[Assignment]
     reviews: list[Review]
     consensus: Consensus
+    # Answered follow-up questions, shown as an addendum.
+    follow_ups: list[FollowUpQuestion] = field(default_factory=list)
 
 
 def second_opinion_for(
@@ -138,7 +141,10 @@ def second_opinion_for(
     consensus = current_consensus(case.id)
     if consensus is None or role not in (Role.REFERRER, Role.COORDINATOR):
         raise NotFound()
-    return SecondOpinion(case, assignments_for_case(case.id), reviews_for_case(case.id), consensus)
+    answered = [q for q in questions_for(case.id) if q.answer is not None]
+    return SecondOpinion(
+        case, assignments_for_case(case.id), reviews_for_case(case.id), consensus, answered
+    )
 
 
 def counts_by_status() -> dict[str, int]:

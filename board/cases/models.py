@@ -55,6 +55,10 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     paused_seconds: Mapped[int] = mapped_column(default=0)
     reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Whether the referrer carried out the recommendation: fully, partly or not.
+    implementation: Mapped[str | None] = mapped_column(String(10))
+    implementation_note: Mapped[str | None] = mapped_column(Text)
+    implementation_recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     referrer: Mapped[User] = relationship(foreign_keys=[referrer_id])
     institution: Mapped[Institution] = relationship()

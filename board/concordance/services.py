@@ -577,19 +577,30 @@ def _workload(filters: Filters, now: dt.datetime) -> list[ReviewerLoad]:
 
 NO_OUTCOMES_NOTE = (
     "No outcomes recorded yet: the referrer records whether the board's recommendation "
-    "was implemented (fully, partly or not) with the follow-up feature, and this figure "
+    "was implemented (fully, partly or not) on the second opinion, and this figure "
     "counts those records."
 )
 
 
 def implementation_counts(filters: Filters) -> Implementation:
     """How many of the selected cases' recommendations the referrer reports as fully,
-    partly or not implemented. The outcome recording arrives with the follow-up
-    feature; until it does there is nothing to count, and the figure says so."""
-    rate = stats.proportion(0, 0)
-    return Implementation(
-        0, 0, 0, dataclasses.replace(rate, note=NO_OUTCOMES_NOTE), NO_OUTCOMES_NOTE
-    )
+    partly or not implemented (board.board_meetings.follow_ups.record_implementation);
+    the rate is fully or partly, of the outcomes recorded."""
+    rows = db.session.execute(
+        select(Case.implementation, func.count())
+        .where(*_cases_in(filters), Case.implementation.is_not(None))
+        .group_by(Case.implementation)
+    ).all()
+    counts = {str(outcome): int(n) for outcome, n in rows}
+    fully, partly, not_done = (counts.get(k, 0) for k in ("fully", "partly", "not"))
+    total = fully + partly + not_done
+    if total == 0:
+        rate = stats.proportion(0, 0)
+        return Implementation(
+            0, 0, 0, dataclasses.replace(rate, note=NO_OUTCOMES_NOTE), NO_OUTCOMES_NOTE
+        )
+    note = f"{total} recorded outcome{'s' if total != 1 else ''} in this selection"
+    return Implementation(fully, partly, not_done, stats.proportion(fully + partly, total), note)
 
 
 def _cohen(table: Counter[tuple[str, str]]) -> Kappa:

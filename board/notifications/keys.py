@@ -95,3 +95,11 @@ def ready_for_board(case_id: int) -> str:
         select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case_id)
     )
     return f"ready_for_board:{case_id}:{events}"
+
+
+def follow_up_asked(question_id: int) -> str:
+    return f"follow_up_asked:{question_id}"
+
+
+def follow_up_answered(question_id: int) -> str:
+    return f"follow_up_answered:{question_id}"

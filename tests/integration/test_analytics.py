@@ -35,6 +35,7 @@ from board.auth.roles import Role
 from board.board_meetings import services as meetings
 from board.board_meetings.schemas import ConsensusInput
 from board.cases import services as cases
+from board.cases.models import Case
 from board.cases.schemas import CaseInput
 from board.concordance import services as analytics
 from board.concordance.services import Filters
@@ -314,6 +315,25 @@ def test_implementation_rate_waits_for_recorded_outcomes(board):
     )
     assert implementation.rate.value is None
     assert "No outcomes recorded yet" in implementation.note
+
+
+def test_implementation_counts_the_outcomes_referrers_recorded(board):
+    case_ids = list(board.cases.values())[:3]
+    for case_id, (outcome, note) in zip(
+        case_ids, [("fully", None), ("partly", "No radiation"), ("not", "Declined")], strict=True
+    ):
+        found = db.session.get(Case, case_id)
+        assert found is not None
+        found.implementation, found.implementation_note = outcome, note
+    db.session.commit()
+    implementation = analytics.dashboard(board.user("coordinator"), Filters()).implementation
+    assert (implementation.fully, implementation.partly, implementation.not_implemented) == (
+        1,
+        1,
+        1,
+    )
+    assert (implementation.rate.value, implementation.rate.n) == (pytest.approx(2 / 3), 3)
+    assert "3 recorded outcomes" in implementation.note
 
 
 def test_the_institution_filter_keeps_only_that_referrer_institutions_cases(board):

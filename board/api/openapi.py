@@ -21,8 +21,7 @@ from board.board_meetings.schemas import (
 )
 from board.cases.rules import RecordKind
 from board.cases.schemas import CaseInput
-from board.reviews.schemas import DeclineInput, ReviewInput
-from board.reviews.tie_breaks import TieBreakInput
+from board.reviews.schemas import DeclineInput, ReviewInput, TieBreakInput
 from board.routing.schemas import (
     AutoReassignInput,
     AvailabilityInput,

@@ -38,7 +38,7 @@ from board.errors import NotFound, error_response
 from board.extensions import db
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
-from board.reviews.schemas import DeclineInput, ReviewInput
+from board.reviews.schemas import DeclineInput, ReviewInput, TieBreakInput
 from board.routing import services as routing
 from board.routing.schemas import (
     AutoReassignInput,
@@ -309,7 +309,7 @@ def assign_reviewer(case_id: int) -> Any:
 @bp.post("/cases/<int:case_id>/tie-breaks")
 @token_required
 def request_tie_break(case_id: int) -> Any:
-    data = parse(tie_breaks.TieBreakInput, body())
+    data = parse(TieBreakInput, body())
     assignment = tie_breaks.request_tie_break(
         caller(), case_id, data.specialty, data.dimension, data.reviewer_id
     )

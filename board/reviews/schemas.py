@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import Discriminator, StringConstraints, Tag, model_validator
 
+from board.auth.roles import Specialty
 from board.cases.schemas import Diagnosis, Plan, Stage, Strict
-from board.reviews.models import Severity, Verdict
+from board.reviews.models import Dimension, Severity, Verdict
 from board.reviews.rules import DifferReason, Retest
 
 Rationale = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
@@ -91,3 +92,12 @@ class ReviewInput(Strict):
 
 class DeclineInput(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class TieBreakInput(Strict):
+    """What the coordinator sends to ask for a tie-break (the API body)."""
+
+    specialty: Specialty
+    dimension: Dimension
+    # Left out, the routing policy picks the least-loaded eligible reviewer.
+    reviewer_id: int | None = None

@@ -18,7 +18,6 @@ from board.auth.models import User
 from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
 from board.cases.models import Case
 from board.cases.rules import REVIEW_PHASE
-from board.cases.schemas import Strict
 from board.errors import Conflict, NotFound
 from board.extensions import db
 from board.reviews.models import (
@@ -37,15 +36,6 @@ from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
 TIE_BREAK_INDEX = "uq_assignments_tie_break_dimension"
-
-
-class TieBreakInput(Strict):
-    """What the coordinator sends to ask for a tie-break (the API body)."""
-
-    specialty: Specialty
-    dimension: Dimension
-    # Left out, the routing policy picks the least-loaded eligible reviewer.
-    reviewer_id: int | None = None
 
 
 def case_disagreements(case_id: int) -> list[Disagreement]:

@@ -10,6 +10,7 @@ from board.board_meetings.models import (
     MeetingAttendance,
 )
 from board.cases.models import Case, CaseEvent, Record, RecordBlob, RecordRequest
+from board.fhir.models import FhirImport
 from board.notifications.models import Notification
 from board.outbox.models import OutboxMessage
 from board.reviews.models import Assignment, Review, ReviewVerdict
@@ -23,6 +24,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "Consensus",
+    "FhirImport",
     "FollowUpQuestion",
     "Institution",
     "Meeting",

@@ -31,3 +31,9 @@ def can_edit_draft(*, user_id: int, role: Role, referrer_id: int) -> bool:
 
 def can_coordinate(role: Role) -> bool:
     return role is Role.COORDINATOR
+
+
+def can_import_referral(role: Role) -> bool:
+    """Only a referring oncologist sends a case, as a FHIR Bundle or by hand; the case is
+    theirs."""
+    return role is Role.REFERRER

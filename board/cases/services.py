@@ -86,6 +86,14 @@ def _apply(case: Case, data: CaseInput) -> None:
 
 
 def create_draft(referrer: User, data: CaseInput) -> Case:
+    case = new_draft(referrer, data)
+    db.session.commit()
+    return case
+
+
+def new_draft(referrer: User, data: CaseInput) -> Case:
+    """The draft, its timeline entry and audit row, flushed but not committed: for a
+    service that creates more in the same transaction (the FHIR import)."""
     if referrer.role != Role.REFERRER:
         raise Conflict("Only a referring oncologist can submit a case")
     case = Case(referrer_id=referrer.id, institution_id=referrer.institution_id)
@@ -98,7 +106,6 @@ def create_draft(referrer: User, data: CaseInput) -> Case:
     audit.record(
         "case_create", actor=referrer, case_id=case.id, object_type="case", object_id=case.id
     )
-    db.session.commit()
     return case
 
 
@@ -200,6 +207,19 @@ def _check_pdf(data: bytes) -> int:
 @atomic
 def add_record(user: User, case_id: int, *, kind: str, filename: str, data: bytes) -> Record:
     case = case_for_edit(user, case_id, awaiting_records_ok=True)
+    record = attach_record(user, case, kind=kind, filename=filename, data=data)
+    if case.status_enum is CaseStatus.AWAITING_RECORDS:
+        # Imported here: record_requests builds on routing, which builds on this module.
+        from board.cases import record_requests
+
+        record_requests.records_added(case, actor=user)
+    db.session.commit()
+    return record
+
+
+def attach_record(user: User, case: Case, *, kind: str, filename: str, data: bytes) -> Record:
+    """Checks the upload (a real PDF of a known kind) and adds it to the case with its
+    audit row; flushed, not committed (the caller owns the transaction)."""
     try:
         record_kind = RecordKind(kind)
     except ValueError:
@@ -224,12 +244,6 @@ def add_record(user: User, case_id: int, *, kind: str, filename: str, data: byte
     audit.record(
         "record_upload", actor=user, case_id=case.id, object_type="record", object_id=record.id
     )
-    if case.status_enum is CaseStatus.AWAITING_RECORDS:
-        # Imported here: record_requests builds on routing, which builds on this module.
-        from board.cases import record_requests
-
-        record_requests.records_added(case, actor=user)
-    db.session.commit()
     return record
 
 

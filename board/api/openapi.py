@@ -96,6 +96,27 @@ def openapi_document() -> dict[str, Any]:
         "required": ["error"],
         "properties": {"error": {"type": "string"}, "details": {}},
     }
+    schemas["OperationOutcome"] = {
+        "type": "object",
+        "description": "HL7 FHIR OperationOutcome: each issue's expression is the path of "
+        "the problem in the bundle (e.g. Bundle.entry[2].resource.valueCodeableConcept)",
+        "required": ["resourceType", "issue"],
+        "properties": {
+            "resourceType": {"const": "OperationOutcome"},
+            "issue": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "severity": {"type": "string"},
+                        "code": {"type": "string"},
+                        "diagnostics": {"type": "string"},
+                        "expression": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    }
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
     case_path = [_id("case_id")]
     assignment_path = [_id("assignment_id")]
@@ -364,6 +385,83 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "The second opinion as PDF",
                 "security": secured,
                 "responses": _responses("The PDF", 401, 404, pdf=True),
+            },
+        },
+        "/api/v1/cases/import/fhir": {
+            "post": {
+                "summary": "Referrer: import an HL7 FHIR R4 Bundle (collection or transaction) of "
+                "mCODE and US Core resources as a draft case owned by the caller; returns the "
+                "case id and the warnings (contradictions imported as given). Invalid FHIR is a "
+                "422 and a bundle over 16 MB a 413, each an OperationOutcome naming the path of "
+                "every problem; nothing is created then",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        media: {"schema": {"type": "object", "required": ["resourceType"]}}
+                        for media in ("application/fhir+json", "application/json")
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "The draft case and the import's warnings",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "warnings": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "code": {"type": "string"},
+                                                    "message": {"type": "string"},
+                                                    "path": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "401": _responses("", 401)["401"],
+                    "404": _responses("", 404)["404"],
+                    **{
+                        str(code): {
+                            "description": text,
+                            "content": {
+                                "application/fhir+json": {"schema": _ref("OperationOutcome")}
+                            },
+                        }
+                        for code, text in (
+                            (413, "Bundle larger than 16 MB (OperationOutcome)"),
+                            (422, "Invalid FHIR or mCODE, one issue per path (OperationOutcome)"),
+                        )
+                    },
+                },
+            }
+        },
+        "/api/v1/cases/{case_id}/fhir": {
+            "parameters": case_path,
+            "get": {
+                "summary": "The released second opinion as an HL7 FHIR R4 document Bundle: "
+                "Composition (consult note), ServiceRequest, one Task per assignment with its "
+                "status history (Provenance), Observations per verdict and for the computed "
+                "AJCC stage groups (mCODE), the report PDF as a DocumentReference. The referrer "
+                "of the case or the coordinator",
+                "security": secured,
+                "responses": {
+                    "200": {
+                        "description": "A FHIR document Bundle",
+                        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+                    },
+                    "401": _responses("", 401)["401"],
+                    "404": _responses("", 404)["404"],
+                    "409": _responses("", 409)["409"],
+                },
             },
         },
         "/api/v1/cases/{case_id}/specialties": {

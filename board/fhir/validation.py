@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
@@ -86,8 +87,26 @@ def validate_bundle(data: dict[str, Any]) -> Bundle:
                 )
             ]
         )
+    unknown = [
+        Issue(
+            f"Bundle.entry[{index}].resource.resourceType",
+            f"{entry['resource'].get('resourceType')!r} is not a FHIR R4 resource type",
+            "structure",
+        )
+        for index, entry in enumerate(data.get("entry") or [])
+        if isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+        and not _known_type(entry["resource"].get("resourceType"))
+    ]
+    if unknown:
+        raise FhirRefused(unknown)
     try:
         return Bundle.model_validate(data)
+    except (KeyError, TypeError) as exc:
+        # The library's own lookup of a type it does not know (e.g. in a contained resource).
+        raise FhirRefused(
+            [Issue("Bundle", f"cannot be read as FHIR R4: unknown element {exc}", "structure")]
+        ) from None
     except ValidationError as exc:
         issues = []
         for error in exc.errors():
@@ -95,6 +114,16 @@ def validate_bundle(data: dict[str, Any]) -> Bundle:
             code = "required" if error["type"] == "missing" else "structure"
             issues.append(Issue(fhir_path(loc), _message(error), code))
         raise FhirRefused(_dedupe(issues)) from None
+
+
+def _known_type(name: Any) -> bool:
+    if not isinstance(name, str) or not name.isalpha():
+        return False
+    try:
+        get_fhir_model_class(name)
+    except (ValueError, KeyError):
+        return False
+    return True
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:

@@ -32,6 +32,7 @@ from board.cases.rules import (
 )
 from board.cases.schemas import CaseInput
 from board.errors import Conflict, IncompleteCase, NotFound
+from board.fhir import services as fhir_imports
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
 from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment, Purpose, Review
@@ -187,6 +188,8 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         "submit_missing": None,
         "consensus_errors": {},
         "consensus_values": None,
+        # The HL7 FHIR referral the case came from, with its warnings (board/fhir).
+        "fhir_import": fhir_imports.import_for_case(case.id),
     }
     if role is Role.COORDINATOR:
         consensus = meetings.current_consensus(case.id)

@@ -336,7 +336,9 @@ ROUND_TRIP_CASE = f.case_body(
 )
 
 
-def _release(client: Any, people: dict[str, Any], referrer: Api, case_id: int) -> None:
+def _release(
+    client: Any, people: dict[str, Any], referrer: Api, case_id: int, *, release: bool = True
+) -> None:
     assert referrer.post(f"/cases/{case_id}/submit").status_code == 202
     message = db.session.scalar(
         select(OutboxMessage).where(OutboxMessage.task == "routing.route_case")
@@ -362,7 +364,8 @@ def _release(client: Any, people: dict[str, Any], referrer: Api, case_id: int) -
         {"summary": "Concur with the plan.", "recommendations": "Endocrine therapy."},
     )
     assert consensus.status_code == 201, consensus.get_json()
-    assert coordinator.post(f"/cases/{case_id}/release").status_code == 200
+    if release:
+        assert coordinator.post(f"/cases/{case_id}/release").status_code == 200
 
 
 def _clinical(case: dict[str, Any]) -> dict[str, Any]:
@@ -485,3 +488,20 @@ def test_an_imported_referral_round_trips_with_its_history_and_tumour_size(clien
         == rows[imported["id"]].extras
         == {"tumor_size_mm": 60.0}
     )
+
+
+def test_before_release_the_coordinator_is_told_to_release_and_the_referrer_sees_nothing(
+    client, ctx
+):
+    people = _world()
+    referrer = Api(client, people["referrer"].email)
+    case_id = referrer.post("/cases", f.case_body()).get_json()["id"]
+    assert referrer.upload(case_id, "pathology_report", f.pdf()).status_code == 201
+    _release(client, people, referrer, case_id, release=False)
+    coordinator = Api(client, people["coordinator"].email)
+    response = coordinator.get(f"/cases/{case_id}/fhir")
+    assert response.status_code == 409
+    assert "released" in response.get_json()["error"]
+    assert referrer.get(f"/cases/{case_id}/fhir").status_code == 404
+    assert coordinator.post(f"/cases/{case_id}/release").status_code == 200
+    assert coordinator.get(f"/cases/{case_id}/fhir").status_code == 200

@@ -176,8 +176,9 @@ def ask_follow_up(case_id: int) -> Page | Response:
             question_fs={"data": request.form, "errors": errors_by_field(exc.errors)},
         )
     except Conflict as exc:
+        # Not released yet: the case page says where the case stands.
         flash(str(exc), "error")
-        return see_other("board_meetings.second_opinion", case_id=case_id)
+        return see_other("cases.detail", case_id=case_id)
     flash("Your question is sent to the board; its answer will appear as an addendum.", "success")
     return see_other("board_meetings.second_opinion", case_id=case_id, _anchor="follow-ups")
 
@@ -196,8 +197,9 @@ def record_implementation(case_id: int) -> Page | Response:
             outcome_fs={"data": request.form, "errors": errors_by_field(exc.errors)},
         )
     except Conflict as exc:
+        # Not released yet: the case page says where the case stands.
         flash(str(exc), "error")
-        return see_other("board_meetings.second_opinion", case_id=case_id)
+        return see_other("cases.detail", case_id=case_id)
     flash("Thank you: the outcome is recorded.", "success")
     return see_other("board_meetings.second_opinion", case_id=case_id, _anchor="outcome")
 

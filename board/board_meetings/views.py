@@ -460,7 +460,7 @@ def move_on_agenda(meeting_id: int, case_id: int) -> Response:
         board_meetings.move_on_agenda(user, meeting_id, case_id, request.form.get("direction", ""))
     except Conflict as exc:
         flash(str(exc), "error")
-    return see_other("board_meetings.meeting", meeting_id=meeting_id, _anchor=f"case-{case_id}")
+    return see_other("board_meetings.meeting", meeting_id=meeting_id, _anchor=f"order-{case_id}")
 
 
 def _wants_json() -> bool:

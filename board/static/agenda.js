@@ -19,9 +19,10 @@
     status.className = "small " + (isError ? "field-error" : "ok");
   }
 
-  // Numbers and the up/down buttons follow the new order at once.
+  // Numbers, the up/down buttons and the cases in full below follow the new order at once.
   function renumber() {
     var all = items();
+    var details = document.querySelector("[data-agenda-details]");
     all.forEach(function (li, index) {
       var position = li.querySelector(".position");
       if (position) { position.textContent = String(index + 1); }
@@ -29,6 +30,12 @@
       var down = li.querySelector("button[value=down]");
       if (up) { up.disabled = index === 0; }
       if (down) { down.disabled = index === all.length - 1; }
+      var section = details && details.querySelector("section[data-case-id='" + li.dataset.caseId + "']");
+      if (section) {
+        details.appendChild(section);
+        var number = section.querySelector(".position");
+        if (number) { number.textContent = String(index + 1); }
+      }
     });
   }
 

@@ -390,7 +390,7 @@ def test_the_agenda_is_reordered_by_up_and_down_buttons_without_script(world):
     moved = coordinator.post(
         f"/meetings/{meeting_id}/agenda/{third}/move", data={"direction": "up"}
     )
-    assert moved.status_code == 303 and moved.headers["Location"].endswith(f"#case-{third}")
+    assert moved.status_code == 303 and moved.headers["Location"].endswith(f"#order-{third}")
     assert _agenda(world, meeting_id) == [first, third, second]
     coordinator.post(f"/meetings/{meeting_id}/agenda/{first}/move", data={"direction": "down"})
     assert _agenda(world, meeting_id) == [third, first, second]

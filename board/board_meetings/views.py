@@ -92,7 +92,7 @@ def release(case_id: int) -> Response:
     try:
         meetings.release(me(), case_id)
         flash(
-            f"The second opinion on case #{case_id} is released; the referrer is told by email.",
+            f"The second opinion is released (case #{case_id}); the referrer is told by email.",
             "success",
         )
     except Conflict as exc:

@@ -224,7 +224,7 @@ def test_a_meeting_runs_end_to_end_through_the_coordinators_pages_in_a_browser(
         expect(item).to_contain_text("Consensus version 1 signed by Dr. Cora Coordinator")
         item.locator("button:has-text('Release the second opinion')").click()
         expect(page.locator(".flash")).to_contain_text(
-            f"The second opinion on case #{case_id} is released"
+            f"The second opinion is released (case #{case_id})"
         )
         expect(item.locator(".consensus-actions .badge.reported")).to_contain_text("released 20")
     coordinator.shoot(artifacts, "meeting-released")

@@ -445,7 +445,7 @@ def test_consensus_from_the_agenda_then_release_from_the_meeting_page(world):
     assert released.headers["Location"].endswith(f"/meetings/{meeting_id}#case-{case_id}")
     assert _status(world, case_id) == "reported"
     page = coordinator.get(f"/meetings/{meeting_id}").text
-    assert f"The second opinion on case #{case_id} is released" in page
+    assert f"The second opinion is released (case #{case_id})" in page
     assert "released 20" in page
 
 

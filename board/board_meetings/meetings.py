@@ -255,6 +255,9 @@ def eligible_cases(coordinator: User, meeting_id: int) -> list[tuple[Case, str]]
         reason = why_discuss(case)
         if reason is not None:
             out.append((case, reason))
+    # The list names patients: reading it is recorded like the dashboard's case list.
+    audit.record("agenda_candidates", actor=coordinator, object_type="case_list")
+    db.session.commit()
     return out
 
 

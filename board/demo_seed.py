@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from board.auth import services as auth
 from board.auth.models import User
 from board.auth.roles import Role
+from board.board_meetings import meetings as board_meetings
 from board.board_meetings import services as meetings
 from board.board_meetings.schemas import ConsensusInput
 from board.cases import services as cases
@@ -229,6 +232,19 @@ def seed(password: str) -> bool:
             "retesting": ["her2_ish"],
         },
     )
+
+    # A weekly tumor board from next Monday, with the ready case on its first agenda.
+    today = dt.datetime.now(dt.UTC).replace(hour=16, minute=0, second=0, microsecond=0)
+    monday = today + dt.timedelta(days=7 - today.weekday())
+    series = board_meetings.create_meeting(
+        coordinator,
+        starts_at=monday,
+        place="Breast Center, conference room 4",
+        video_link="https://video.example/tumor-board",
+        expected_specialties=["pathology", "medical_oncology", "breast_surgery"],
+        weeks=4,
+    )
+    board_meetings.add_to_agenda(coordinator, series[0].id, ready.id)
 
     # Released to the referrer.
     done = _submitted(

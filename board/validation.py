@@ -43,6 +43,8 @@ def _message(error: Any) -> str:
         return "is not a field the board knows; check the spelling"
     if kind.startswith("date"):
         return "must be a date written as YYYY-MM-DD, e.g. 1968-03-14"
+    if kind.startswith("time"):
+        return "must be a time written as HH:MM, e.g. 16:00"
     if kind.startswith("bool"):
         return "must be true or false"
     if kind.startswith("int"):

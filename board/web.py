@@ -209,6 +209,11 @@ def row_count(form: MultiDict[str, str], key: str) -> int:
     return indices[-1] + 1 if indices else 0
 
 
+def rows_to_show(form: MultiDict[str, str], key: str, blank: int = 2, minimum: int = 3) -> int:
+    """How many rows a repeated group's table offers: the filled ones and a few blank."""
+    return max(minimum, row_count(form, key) + blank)
+
+
 # Why a reviewer differs and what they would re-test, in words (board/reviews/rules.py).
 REASON_LABEL: dict[Any, str] = {
     DifferReason.HISTOLOGIC_TYPE: "histologic type",
@@ -486,5 +491,6 @@ def template_helpers() -> dict[str, Any]:
         "reason_label": lambda value: label_of(REASON_LABEL, value),
         "retest_label": lambda value: label_of(RETEST_LABEL, value),
         "field_label": field_label,
+        "rows_to_show": rows_to_show,
         "group_label": lambda kind: GROUP_LABEL.get(kind, kind.replace("_", " ")),
     }

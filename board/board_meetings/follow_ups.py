@@ -130,3 +130,16 @@ def record_implementation(referrer: User, case_id: int, outcome: str, note: str 
     )
     db.session.commit()
     return case
+
+
+def open_questions(coordinator: User) -> list[FollowUpQuestion]:
+    """Every question still waiting for the coordinator's answer, oldest first."""
+    if coordinator.role != Role.COORDINATOR:
+        raise NotFound()
+    return list(
+        db.session.scalars(
+            select(FollowUpQuestion)
+            .where(FollowUpQuestion.answer.is_(None))
+            .order_by(FollowUpQuestion.asked_at, FollowUpQuestion.id)
+        )
+    )

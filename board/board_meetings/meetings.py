@@ -220,3 +220,94 @@ def agenda(meeting_id: int) -> list[AgendaItem]:
             .order_by(AgendaItem.position, AgendaItem.id)
         )
     )
+
+
+# --- What the coordinator's meeting pages read ------------------------------------------
+
+
+def meeting_for_coordinator(coordinator: User, meeting_id: int) -> Meeting:
+    """The meeting with its agenda; opening it reads every agenda case (audited)."""
+    _require_coordinator(coordinator)
+    meeting = db.session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound()
+    audit.record("meeting_view", actor=coordinator, object_type="meeting", object_id=meeting.id)
+    for item in meeting.agenda_items:
+        _audit("meeting_case_view", coordinator, meeting, item.case_id)
+    db.session.commit()
+    return meeting
+
+
+def eligible_cases(coordinator: User, meeting_id: int) -> list[tuple[Case, str]]:
+    """The cases the coordinator may still add to this meeting's agenda, with why."""
+    _require_coordinator(coordinator)
+    on_agenda = select(AgendaItem.case_id).where(AgendaItem.meeting_id == meeting_id)
+    candidates = db.session.scalars(
+        select(Case)
+        .where(
+            Case.status.in_([CaseStatus.READY_FOR_BOARD.value, CaseStatus.IN_REVIEW.value]),
+            Case.id.not_in(on_agenda),
+        )
+        .order_by(Case.due_at, Case.id)
+    )
+    out = []
+    for case in candidates:
+        reason = why_discuss(case)
+        if reason is not None:
+            out.append((case, reason))
+    # The list names patients: reading it is recorded like the dashboard's case list.
+    audit.record("agenda_candidates", actor=coordinator, object_type="case_list")
+    db.session.commit()
+    return out
+
+
+def move_on_agenda(coordinator: User, meeting_id: int, case_id: int, direction: str) -> list[int]:
+    """One step up or down: the pages' way to reorder without script."""
+    _require_coordinator(coordinator)
+    order = [item.case_id for item in agenda(meeting_id)]
+    if case_id not in order:
+        raise NotFound()
+    if direction not in ("up", "down"):
+        raise Conflict("Move a case up or down")
+    index = order.index(case_id)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(order):
+        order[index], order[other] = order[other], order[index]
+    return reorder_agenda(coordinator, meeting_id, order)
+
+
+def meetings_for_case(case_id: int) -> list[Meeting]:
+    """The meetings whose agenda holds the case (the way back from the case page)."""
+    return list(
+        db.session.scalars(
+            select(Meeting)
+            .join(AgendaItem, AgendaItem.meeting_id == Meeting.id)
+            .where(AgendaItem.case_id == case_id)
+            .order_by(Meeting.starts_at)
+        )
+    )
+
+
+def board_people() -> list[User]:
+    """Who may attend a meeting: the active reviewers and coordinators."""
+    roles = [r.value for r in Role if r not in (Role.REFERRER, Role.ADMIN)]
+    return list(
+        db.session.scalars(
+            select(User).where(User.active.is_(True), User.role.in_(roles)).order_by(User.name)
+        )
+    )
+
+
+def upcoming_meetings(coordinator: User, limit: int = 5) -> list[Meeting]:
+    """The next scheduled meetings (those that have not yet ended), soonest first."""
+    _require_coordinator(coordinator)
+    # A meeting under way is still "upcoming" for the coordinator running it.
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=12)
+    return list(
+        db.session.scalars(
+            select(Meeting)
+            .where(Meeting.status == SCHEDULED, Meeting.starts_at >= since)
+            .order_by(Meeting.starts_at, Meeting.id)
+            .limit(limit)
+        )
+    )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from board.auth.roles import Specialty
 from board.cases.schemas import Diagnosis, Plan, Stage, Strict
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20000)]
@@ -60,3 +62,47 @@ class AnswerInput(Strict):
 class ImplementationInput(Strict):
     implementation: Literal["fully", "partly", "not"]
     note: Answer | None = None
+
+
+# --- The coordinator's meeting pages: a date and a time (UTC) rather than one ISO value ---
+
+MeetingPlace = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class MeetingWhen(Strict):
+    """When a meeting starts, as the page asks it: a date and a time, in UTC."""
+
+    date: dt.date
+    time: dt.time
+
+    def starts_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.date, self.time.replace(tzinfo=None), tzinfo=dt.UTC)
+
+
+class MeetingForm(MeetingWhen):
+    duration_minutes: Annotated[int, Field(ge=5, le=600)] = 60
+    place: MeetingPlace | None = None
+    video_link: MeetingPlace | None = None
+    expected_specialties: list[Specialty] = []
+    # 1 is a single meeting; more makes a weekly series of that many meetings.
+    weeks: Annotated[int, Field(ge=1, le=52)] = 1
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        if not self.place and not self.video_link:
+            out.append(("place", "give a place (e.g. Room 4) or a video link"))
+        if self.video_link and not self.video_link.startswith(("https://", "http://")):
+            out.append(("video_link", "must be a web address starting with https://"))
+        return out
+
+
+class OutcomeForm(Strict):
+    """The referrer's answer to: was the board's recommendation carried out?"""
+
+    implementation: Literal["fully", "partly", "not"]
+    note: Answer | None = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.implementation != "fully" and not self.note:
+            return [("note", "say why the recommendation was not fully carried out")]
+        return []

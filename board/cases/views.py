@@ -18,6 +18,8 @@ from werkzeug.wrappers import Response
 
 from board.auth.models import User
 from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
+from board.board_meetings import follow_ups
+from board.board_meetings import meetings as board_meetings
 from board.board_meetings import services as meetings
 from board.cases import record_requests
 from board.cases import services as cases
@@ -190,6 +192,8 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         "consensus_values": None,
         # The HL7 FHIR referral the case came from, with its warnings (board/fhir).
         "fhir_import": fhir_imports.import_for_case(case.id),
+        "follow_up_errors": {},
+        "follow_up_values": {},
     }
     if role is Role.COORDINATOR:
         consensus = meetings.current_consensus(case.id)
@@ -198,6 +202,10 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         context.update(
             reviews=signed,
             consensus=consensus,
+            # The way back to the meetings whose agenda holds the case, and the
+            # referrer's follow-up questions the coordinator answers here.
+            agenda_meetings=board_meetings.meetings_for_case(case.id),
+            follow_up_questions=follow_ups.questions_for(case.id),
             staffing=staffing,
             disagreements=_disagreements(case, signed, assignments, staffing),
             consensus_values=flatten(
@@ -493,6 +501,8 @@ def dashboard() -> str:
         status=status,
         choices=CHOICES,
         overdue=sum(1 for c in every_case if c.is_overdue()),
+        upcoming_meetings=board_meetings.upcoming_meetings(user),
+        open_follow_ups=follow_ups.open_questions(user),
     )
 
 

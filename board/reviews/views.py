@@ -19,7 +19,16 @@ from board.reviews import services as reviews
 from board.reviews.models import Assignment, Verdict
 from board.reviews.schemas import DeclineInput, ReviewInput
 from board.validation import FieldError, InvalidInput, parse
-from board.web import CHOICES, Page, errors_by_field, form_data, me, require_role, see_other
+from board.web import (
+    CHOICES,
+    Page,
+    compact_rows,
+    errors_by_field,
+    form_data,
+    me,
+    require_role,
+    see_other,
+)
 
 bp = Blueprint("reviews", __name__)
 
@@ -135,13 +144,16 @@ def review_body(form: MultiDict[str, str]) -> dict[str, Any]:
 @login_required
 def sign_review(assignment_id: int) -> Page | Response:
     user = _reviewer()
+    # The plan alternative's medication rows: empty ones dropped, the rest renumbered,
+    # so a message lands beside its row when the form comes back.
+    form = compact_rows(request.form)
     try:
-        reviews.submit_review(user, assignment_id, parse(ReviewInput, review_body(request.form)))
+        reviews.submit_review(user, assignment_id, parse(ReviewInput, review_body(form)))
     except InvalidInput as exc:
         return _assignment_page(
             reviews.assignment_for_reviewer(user, assignment_id),
             422,
-            values=request.form,
+            values=form,
             errors=errors_by_field(exc.errors),
         )
     except Conflict as exc:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import time_machine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from board.auth import mfa
 from board.auth import services as auth
 from board.auth.models import Institution, User
 from board.auth.roles import Role
@@ -14,6 +21,8 @@ from board.extensions import db
 from board.pdf_sample import sample_pdf
 
 PASSWORD = "correct horse battery staple"
+# Every account user() makes has this TOTP secret, already enrolled; otp() gives its code.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 _counter = itertools.count(1)
 
 
@@ -45,8 +54,47 @@ def user(
         institution=inst,
         password_hash=password_hash(),
     )
+    account.totp_secret = TOTP_SECRET
+    account.totp_enrolled_at = account.created_at
     db.session.commit()
     return account
+
+
+@cache
+def _engine() -> Engine:
+    from tests.support.services import DATABASE_URL
+
+    return create_engine(DATABASE_URL, poolclass=NullPool)
+
+
+def otp(email: str) -> str:
+    """A valid code for an account made by user(), for a step the server has not accepted
+    yet: codes are single-use, and tests sign one account in many times.
+
+    The server accepts the current step and one either side, each once, so three
+    sign-ins in a row need no wait; a fourth within the same 30 s waits for the next step
+    (real time). Under time_machine (frozen or moved back in time) there is no next step
+    to wait for: the helper then moves the account's last accepted step back, as if the
+    travelled-to moment were the first time it signed in. Tests about replay
+    (tests/integration/test_login_security.py) compute their codes themselves."""
+    email = email.strip().lower()
+    while True:
+        with _engine().begin() as conn:
+            last = conn.execute(
+                text("SELECT totp_last_step FROM users WHERE email = :email"), {"email": email}
+            ).scalar()
+        now = mfa.current_step()
+        for step in range(now - mfa.DRIFT_STEPS, now + mfa.DRIFT_STEPS + 1):
+            if last is None or step > last:
+                return mfa.code_at(TOTP_SECRET, step)
+        if time_machine.escape_hatch.is_travelling():
+            with _engine().begin() as conn:
+                conn.execute(
+                    text("UPDATE users SET totp_last_step = :step WHERE email = :email"),
+                    {"step": now - mfa.DRIFT_STEPS - 1, "email": email},
+                )
+            continue
+        time.sleep((now + 1) * mfa.STEP_SECONDS - time.time() + 0.05)
 
 
 def case_body(**overrides: Any) -> dict[str, Any]:

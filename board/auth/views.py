@@ -36,6 +36,19 @@ def load_user(user_id: str) -> User | None:
     return user if user and user.active else None
 
 
+@bp.before_app_request
+def _say_why_the_session_ended() -> None:
+    if getattr(session, "ended", False):
+        session.ended = False  # type: ignore[attr-defined]
+        config = current_app.config
+        flash(
+            f"Your session ended ({config['SESSION_IDLE_MINUTES']} minutes without activity, "
+            f"or {config['SESSION_ABSOLUTE_HOURS']} hours after signing in); "
+            "please sign in again.",
+            "info",
+        )
+
+
 def home_for(user: User) -> str:
     role = Role(user.role)
     if role is Role.REFERRER:
@@ -104,8 +117,6 @@ def _pending_user() -> User | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Page | Response:
     if request.method == "GET":
-        if getattr(session, "ended", False):
-            flash("Your session ended; please sign in again.", "info")
         return _login_page("", 200)
     email = request.form.get("email", "")
     password = request.form.get("password", "")

@@ -54,6 +54,16 @@ class Person:
         )
         self.context.set_default_timeout(15_000)
         self.page: Page = self.context.new_page()
+        # What the Content-Security-Policy blocked (inline script or style): must stay empty.
+        self.csp_violations: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: (
+                self.csp_violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         self.page.goto("/login")
         self.page.fill("#email", email)
         self.page.fill("#password", f.PASSWORD)
@@ -68,6 +78,7 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
+        assert self.csp_violations == []
 
 
 def _status(app: Flask, case_id: int) -> str:

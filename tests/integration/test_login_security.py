@@ -31,14 +31,17 @@ NOW = dt.datetime(2026, 11, 25, 9, 0, 10, tzinfo=dt.UTC)
 
 @pytest.fixture
 def people(app: Flask) -> Iterator[dict[str, f.Person]]:
+    # Built in an app context that is closed before the test: requests must each get
+    # their own (as under gunicorn), or Flask-Login's per-context user would carry over.
     with app.app_context():
         inst = f.institution()
-        yield {
+        made = {
             "referrer": f.person(Role.REFERRER, inst),
             "pathologist": f.person(Role.PATHOLOGIST, inst),
             "admin": f.person(Role.ADMIN, inst),
         }
         db.session.remove()
+    yield made
 
 
 def _code(step_offset: int = 0, secret: str = f.TOTP_SECRET) -> str:
@@ -94,10 +97,10 @@ def test_every_role_is_asked_for_a_code_after_the_password(app, people, who):
     client = app.test_client()
     response = _password_step(client, people[who].email)
     assert response.status_code == 303 and response.headers["Location"] == "/login/code"
-    assert client.get("/notifications").status_code == 302
+    assert client.get("/inbox").status_code == 302
     assert client.post("/login/code", data={"code": "123 45"}).status_code == 401
     assert client.post("/login/code", data={"code": _code()}).status_code == 302
-    assert client.get("/notifications").status_code == 200
+    assert client.get("/inbox").status_code == 200
 
 
 def test_a_code_works_once_and_an_older_one_is_refused_after_a_newer(app, people):
@@ -361,6 +364,8 @@ def test_behind_one_proxy_only_the_address_the_proxy_saw_counts(app, people):
 
 def test_with_redis_down_the_limit_holds_in_each_process(app, people, monkeypatch, caplog):
     monkeypatch.setitem(app.config, "LOGIN_THROTTLE_REDIS_URL", "redis://127.0.0.1:1/0")
+    # Alembic's logging setup (run by the app fixture) disables loggers made before it.
+    monkeypatch.setattr(throttle.log, "disabled", False)
     email = people["referrer"].email
     for _ in range(5):
         assert _password_step(app.test_client(), email, "wrong").status_code == 401

@@ -61,16 +61,16 @@ def user(
 
 
 @cache
-def _engine() -> Engine:
+def _engine(database_url: str | None = None) -> Engine:
     from tests.support.services import DATABASE_URL
 
-    return create_engine(DATABASE_URL, poolclass=NullPool)
+    return create_engine(database_url or DATABASE_URL, poolclass=NullPool)
 
 
 _handed_out: dict[str, int] = {}
 
 
-def otp(email: str) -> str:
+def otp(email: str, database_url: str | None = None) -> str:
     """A valid code for an account made by user(), for a step the server has not accepted
     yet: codes are single-use, and tests sign one account in many times.
 
@@ -79,10 +79,11 @@ def otp(email: str) -> str:
     (real time). Under time_machine (frozen or moved back in time) there is no next step
     to wait for: the helper then moves the account's last accepted step back, as if the
     travelled-to moment were the first time it signed in. Tests about replay
-    (tests/integration/test_login_security.py) compute their codes themselves."""
+    (tests/integration/test_login_security.py) compute their codes themselves.
+    `database_url`: where the account lives, if not the test database (bench/)."""
     email = email.strip().lower()
     while True:
-        with _engine().begin() as conn:
+        with _engine(database_url).begin() as conn:
             stored = conn.execute(
                 text("SELECT totp_last_step FROM users WHERE email = :email"), {"email": email}
             ).scalar()
@@ -97,7 +98,7 @@ def otp(email: str) -> str:
         if time_machine.escape_hatch.is_travelling():
             rewound = now - mfa.DRIFT_STEPS - 1
             _handed_out[email] = rewound
-            with _engine().begin() as conn:
+            with _engine(database_url).begin() as conn:
                 conn.execute(
                     text("UPDATE users SET totp_last_step = :step WHERE email = :email"),
                     {"step": rewound, "email": email},

@@ -208,7 +208,11 @@ def route_over_http(
 ) -> tuple[Figures, Figures, Figures, int]:
     token = requests.post(
         f"{base}/api/v1/auth/token",
-        json={"username": referrer_email, "password": f.PASSWORD},
+        json={
+            "username": referrer_email,
+            "password": f.PASSWORD,
+            "otp": f.otp(referrer_email, DATABASE_URL),
+        },
         timeout=30,
     ).json()["token"]
     session = requests.Session()

@@ -18,6 +18,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         models,
         notifications,
         reviews,
+        security,
         templating,
     )
     from board.config import INSTANCE_DIR, PROJECT_ROOT, load_config
@@ -48,6 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     register_error_handlers(app)
     templating.init_app(app)
+    security.init_app(app)
 
     from board.demo import register_cli
 

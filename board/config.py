@@ -27,8 +27,34 @@ def _defaults() -> dict[str, Any]:
         # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,  # the session bounds a form's life, not a timer
+        # Served over HTTPS (directly or behind a TLS proxy): cookies are Secure and HSTS
+        # is sent. `make run` and the test servers (plain http on 127.0.0.1) set it false.
+        "SECURE_TRANSPORT": True,
+        "SESSION_COOKIE_NAME": "board_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Server-side sessions (board/auth/sessions.py): signed out after 15 minutes
+        # without a request and 12 hours after sign-in, whatever happens meanwhile.
+        "SESSION_IDLE_MINUTES": 15,
+        "SESSION_ABSOLUTE_HOURS": 12,
+        # "Last seen" is written at most this often, so a page view is not a write.
+        "SESSION_TOUCH_SECONDS": 60,
+        # Between the password and the second-factor code.
+        "MFA_PENDING_MINUTES": 5,
+        # argon2id at OWASP's parameters (board/auth/passwords.py); changing them rehashes
+        # each password at its owner's next sign-in.
+        "PASSWORD_ARGON2": {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1},
+        # Login throttle (board/auth/throttle.py), shared by all workers through Redis;
+        # without Redis (embedded mode, or an outage) each process counts for itself.
+        "LOGIN_THROTTLE_REDIS_URL": redis_url,
+        "LOGIN_THROTTLE_WINDOW_SECONDS": 15 * 60,
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
+        # Higher: a hospital's staff may share one NAT address.
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
+        # Proxies in front of the app that append to X-Forwarded-For / X-Forwarded-Proto
+        # (board/security.py). 0 trusts no forwarded header: right without a proxy.
+        "PROXY_X_FOR": 0,
+        "PROXY_X_PROTO": 0,
         # The service level of domain.md: a complete opinion within 7 calendar days.
         "REVIEW_DAYS": 7,
         # An urgent case (the referrer or the coordinator says so) is due sooner.
@@ -100,6 +126,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
                 config["CELERY"] = {**config["CELERY"], **value}
             else:
                 config[key] = value
+    config.setdefault("SESSION_COOKIE_SECURE", bool(config["SECURE_TRANSPORT"]))
     # Built from the final values, so FLASK_CLOCK_INTERVAL_SECONDS reaches beat; a
     # beat_schedule given in the overrides wins.
     config["CELERY"] = {"beat_schedule": _beat_schedule(config), **config["CELERY"]}

@@ -58,6 +58,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD)
     env.setdefault("FLASK_BASE_URL", f"http://127.0.0.1:{port}")
+    # Local development over plain http: cookies without Secure, no HSTS.
+    env.setdefault("FLASK_SECURE_TRANSPORT", "false")
     embedded = "REDIS_URL" not in env
     sink = "FLASK_MAIL_SERVER" not in env
     if sink:

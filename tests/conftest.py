@@ -44,6 +44,7 @@ def app() -> Iterator[Flask]:
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "CELERY": {"broker_url": REDIS_URL},
             "MAIL_PORT": 1,  # nothing listens: a test that sends mail starts its own server
+            "LOGIN_THROTTLE_REDIS_URL": REDIS_URL,
         }
     )
     with application.app_context():
@@ -64,6 +65,22 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    _forget_login_failures()
+
+
+def _forget_login_failures() -> None:
+    """Failed sign-ins are counted in Redis for 15 minutes (board/auth/throttle.py): a
+    test's failures must not throttle the next test's sign-ins."""
+    import redis
+
+    from board.auth import throttle
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter("board:login-fail:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+    throttle.reset_memory()
 
 
 @pytest.fixture

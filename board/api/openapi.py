@@ -72,6 +72,7 @@ def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> d
         409: "Not allowed in the current state",
         413: "Upload larger than 20 MB",
         422: "Invalid fields, one message per field",
+        429: "Too many failed sign-ins; wait and try again",
     }
     for code in codes:
         out[str(code)] = {
@@ -124,7 +125,10 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/auth/token": {
             "post": {
-                "summary": "Exchange email and password for a bearer token",
+                "summary": "Exchange email, password and TOTP code for a bearer token",
+                "description": "otp is the current 6-digit code of the account's "
+                "authenticator app; every account needs it except the demo seed's. Each "
+                "code works once. Failed attempts are throttled per account and address.",
                 "requestBody": _json_body(
                     {
                         "type": "object",
@@ -132,10 +136,11 @@ def openapi_document() -> dict[str, Any]:
                         "properties": {
                             "username": {"type": "string"},
                             "password": {"type": "string"},
+                            "otp": {"type": "string", "pattern": "^[0-9 ]{6,7}$"},
                         },
                     }
                 ),
-                "responses": _responses("A token", 401, 422),
+                "responses": _responses("A token", 401, 422, 429),
             }
         },
         "/api/v1/staging": {

@@ -118,9 +118,26 @@ def token() -> Any:
     ]
     if errors:
         raise InvalidInput(errors)
-    user = auth_services.authenticate(data["username"], data["password"])
+    otp = data.get("otp")
+    if otp is not None and not isinstance(otp, str):
+        raise InvalidInput([FieldError("otp", "must be a string of 6 digits")])
+    try:
+        user = auth_services.authenticate(
+            data["username"], data["password"], otp, request.remote_addr
+        )
+    except auth_services.Throttled:
+        return error_response(
+            429, "Too many failed sign-ins", "Wait a few minutes before trying again"
+        )
     if user is None:
-        return error_response(401, "That email and password do not match an active account")
+        # One answer for every failure (unknown email, wrong password, missing or wrong
+        # code, second factor not set up), so none of them can be told apart.
+        return error_response(
+            401,
+            "That email, password and code do not match an active account",
+            "Send username, password and otp (the current 6-digit code of your authenticator "
+            "app). An account without a second factor yet sets it up by signing in on the web.",
+        )
     return jsonify(
         {"token": auth_services.issue_token(user), "token_type": "Bearer", "role": user.role}
     )

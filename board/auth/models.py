@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from board.auth.roles import REVIEWER_SPECIALTY, Role, Specialty
@@ -35,6 +35,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     # and is routed no more than this many open assignments at once.
     breast_subspecialty: Mapped[bool] = mapped_column(Boolean, default=True)
     max_open_assignments: Mapped[int] = mapped_column(default=10)
+    # TOTP second factor (board/auth/mfa.py). The secret is set at enrolment and kept
+    # until an administrator resets it; `totp_last_step` is the last 30-second step whose
+    # code was accepted, so a code is single-use (RFC 6238 section 5.2).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None]
+    # Only board/demo_seed.py sets this: the demo accounts of `make run` sign in without
+    # a second factor. No page, API or command of the app sets it.
+    mfa_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     institution: Mapped[Institution] = relationship(lazy="joined")
 
@@ -78,3 +87,22 @@ class AvailabilityWindow(db.Model):  # type: ignore[name-defined,misc]
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(db.Model):  # type: ignore[name-defined,misc]
+    """A server-side browser session (board/auth/sessions.py).
+
+    The cookie carries only a random id; the row is keyed by its SHA-256, so a copy of
+    this table gives no usable cookie. Kept in the database, not Redis, so a Redis outage
+    neither signs anyone out nor loses a half-filled form's CSRF token.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    data: Mapped[str] = mapped_column(Text)  # JSON, never pickle
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

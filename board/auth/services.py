@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from board.audit import services as audit
+from board.auth import mfa, passwords, throttle
 from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
 from board.auth.roles import Role
 from board.db import utcnow
@@ -19,22 +21,26 @@ from board.errors import NotFound
 from board.extensions import db
 from board.validation import FieldError, InvalidInput
 
-# argon2-cffi's default is RFC 9106's second recommended profile (argon2id, 64 MiB,
-# 3 passes), above OWASP's minimum for argon2id.
-_hasher = PasswordHasher()
 
-# Verifying against a throwaway hash when the account does not exist keeps the
-# response time the same, so timing does not reveal which emails have accounts.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+def _hasher() -> PasswordHasher:
+    params = current_app.config["PASSWORD_ARGON2"] if has_app_context() else passwords.OWASP_ARGON2
+    return passwords.hasher(params["time_cost"], params["memory_cost"], params["parallelism"])
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verifying against a throwaway hash when the account does not exist keeps the
+    # response time the same, so timing does not reveal which emails have accounts.
+    return hasher.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def password_matches(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -43,26 +49,159 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The active account with this email and password, else None. Audited either way."""
+class Throttled(Exception):
+    """Too many failed sign-ins for this account or from this address."""
+
+
+def mfa_required(user: User) -> bool:
+    """Every account, clinical or administrator, unless the demo seed exempted it."""
+    return not user.mfa_exempt
+
+
+def check_password(email: str, password: str, address: str | None) -> User | None:
+    """The first factor: the active account with this email and password, else None.
+
+    An unknown email, a wrong password and an inactive account cost the same (one argon2
+    verification) and look the same to the caller. Failures are audited and counted by
+    the throttle; raises Throttled (also audited) while the throttle holds."""
+    if throttle.blocked(email, address):
+        audit.record("login_failed", actor=find_user_by_email(email), outcome="throttled")
+        db.session.commit()
+        raise Throttled()
+    hasher = _hasher()
     user = find_user_by_email(email)
     if user is None:
-        password_matches(_DUMMY_HASH, password)
-        audit.record("login_failed", outcome="denied")
-        db.session.commit()
-        return None
-    if not password_matches(user.password_hash, password) or not user.active:
+        password_matches(_dummy_hash(hasher), password)
+        ok = False
+    else:
+        ok = password_matches(user.password_hash, password) and user.active
+    if not ok:
+        throttle.failed(email, address)
         audit.record("login_failed", actor=user, outcome="denied")
         db.session.commit()
         return None
+    assert user is not None
+    if hasher.check_needs_rehash(user.password_hash):
+        # The configured parameters changed since this hash was made (PASSWORD_ARGON2).
+        user.password_hash = hasher.hash(password)
+        db.session.commit()
+    return user
+
+
+def check_code(user: User, code: str, address: str | None) -> bool:
+    """The second factor of an enrolled account; a code is accepted once (replay refused)."""
+    if throttle.blocked(user.email, address):
+        audit.record("login_failed", actor=user, object_type="totp", outcome="throttled")
+        db.session.commit()
+        raise Throttled()
+    step = (
+        mfa.accepted_step(user.totp_secret, code, last_step=user.totp_last_step)
+        if user.totp_secret
+        else None
+    )
+    if step is None:
+        throttle.failed(user.email, address)
+        audit.record("login_failed", actor=user, object_type="totp", outcome="denied")
+        db.session.commit()
+        return False
+    user.totp_last_step = step
+    db.session.commit()
+    return True
+
+
+def enrol_totp(user: User, secret: str, code: str, address: str | None) -> bool:
+    """Confirms enrolment with a first code from the app, then keeps the secret."""
+    if throttle.blocked(user.email, address):
+        raise Throttled()
+    step = mfa.accepted_step(secret, code, last_step=None)
+    if step is None:
+        throttle.failed(user.email, address)
+        audit.record("login_failed", actor=user, object_type="totp", outcome="denied")
+        db.session.commit()
+        return False
+    user.totp_secret = secret
+    user.totp_enrolled_at = utcnow()
+    user.totp_last_step = step
+    audit.record("mfa_enrolled", actor=user, object_type="user", object_id=user.id)
+    db.session.commit()
+    return True
+
+
+def record_login(user: User) -> None:
+    """Both factors passed: clears the account's failure count and audits the sign-in."""
+    throttle.succeeded(user.email)
     audit.record("login", actor=user)
     db.session.commit()
+
+
+def authenticate(
+    email: str, password: str, otp: str | None = None, address: str | None = None
+) -> User | None:
+    """Both factors at once, for the API's token endpoint: email, password and, for an
+    account that needs one, the current code of its enrolled authenticator."""
+    user = check_password(email, password, address)
+    if user is None:
+        return None
+    if mfa_required(user):
+        if not user.totp_secret:
+            # Enrolment needs the QR code of the sign-in page; the API cannot enrol.
+            throttle.failed(email, address)
+            audit.record("login_failed", actor=user, object_type="totp", outcome="denied")
+            db.session.commit()
+            return None
+        if not check_code(user, otp or "", address):
+            return None
+    record_login(user)
     return user
 
 
 def record_logout(user: User) -> None:
     audit.record("logout", actor=user)
     db.session.commit()
+
+
+def validate_new_password(password: str, *, email: str, field: str = "password") -> None:
+    problems = passwords.password_problems(password, email=email)
+    if problems:
+        raise InvalidInput([FieldError(field, p) for p in problems])
+
+
+def change_password(user: User, current: str, new: str, confirm: str) -> None:
+    """The signed-in user changes their own password; their other sessions end."""
+    from board.auth.sessions import end_sessions_of
+
+    errors = []
+    if not password_matches(user.password_hash, current):
+        errors.append(FieldError("current_password", "is not your current password"))
+    problems = passwords.password_problems(new, email=user.email)
+    errors += [FieldError("new_password", p) for p in problems]
+    if not problems and new != confirm:
+        errors.append(FieldError("confirm_password", "does not match the new password"))
+    if errors:
+        raise InvalidInput(errors)
+    user.password_hash = hash_password(new)
+    audit.record("password_changed", actor=user, object_type="user", object_id=user.id)
+    db.session.commit()
+    end_sessions_of(user.id, keep_current=True)
+
+
+def reset_mfa(admin: User, user_id: int) -> User:
+    """An administrator's recovery for a lost authenticator: the account enrols again at
+    its next sign-in, and every session it has ends now."""
+    from board.auth.sessions import end_sessions_of
+
+    if Role(admin.role) is not Role.ADMIN:
+        raise NotFound()
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    user.totp_secret = None
+    user.totp_enrolled_at = None
+    user.totp_last_step = None
+    audit.record("mfa_reset", actor=admin, object_type="user", object_id=user.id)
+    db.session.commit()
+    end_sessions_of(user.id)
+    return user
 
 
 def _token_digest(token: str) -> str:
@@ -111,6 +250,7 @@ def create_user(
     if password_hash is None:
         if password is None:
             raise ValueError("a password or a password hash is required")
+        validate_new_password(password, email=email)
         password_hash = hash_password(password)
     user = User(
         email=email.strip().lower(),

@@ -2,13 +2,25 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from board.auth import services
+from board.auth import mfa, passwords, services
 from board.auth.models import User
 from board.auth.roles import Role
+from board.auth.sessions import rotate_session
+from board.db import utcnow
 from board.errors import NotFound
 from board.extensions import db, login_manager
 from board.routing.schemas import AvailabilityInput
@@ -22,6 +34,19 @@ bp = Blueprint("auth", __name__)
 def load_user(user_id: str) -> User | None:
     user = db.session.get(User, int(user_id))
     return user if user and user.active else None
+
+
+@bp.before_app_request
+def _say_why_the_session_ended() -> None:
+    if getattr(session, "ended", False):
+        session.ended = False  # type: ignore[attr-defined]
+        config = current_app.config
+        flash(
+            f"Your session ended ({config['SESSION_IDLE_MINUTES']} minutes without activity, "
+            f"or {config['SESSION_ABSOLUTE_HOURS']} hours after signing in); "
+            "please sign in again.",
+            "info",
+        )
 
 
 def home_for(user: User) -> str:
@@ -42,22 +67,130 @@ def index() -> Response:
     return redirect(url_for("auth.login"))
 
 
+def _safe_next(target: str | None) -> str | None:
+    # Only same-site paths: an absolute "next" would be an open redirect.
+    if not target or urlsplit(target).netloc or not target.startswith("/"):
+        return None
+    if target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+GENERIC_FAILURE = "That email and password do not match an active account."
+THROTTLED = "Too many failed sign-ins. Wait a few minutes and try again."
+
+
+def _login_page(email: str, status: int, message: str | None = None) -> Page:
+    if message:
+        flash(message, "error")
+    page = render_template("auth/login.html", email=email)
+    return (page, status) if status != 200 else page
+
+
+def _finish_login(user: User, target: str | None = None) -> Response:
+    """Both factors passed: a new session id, then the account is signed in."""
+    pending = session.pop("mfa_pending", None)
+    if isinstance(pending, dict):
+        target = _safe_next(pending.get("next"))
+    session.pop("mfa_enrol_secret", None)
+    session.pop("csrf_token", None)  # a token issued before sign-in is not reused after
+    rotate_session()
+    login_user(user)
+    services.record_login(user)
+    return redirect(target or home_for(user))
+
+
+def _pending_user() -> User | None:
+    """The account that passed the password step of this session, for a few minutes."""
+    pending = session.get("mfa_pending")
+    if not isinstance(pending, dict):
+        return None
+    minutes = current_app.config["MFA_PENDING_MINUTES"]
+    if utcnow().timestamp() - float(pending.get("at", 0)) > minutes * 60:
+        session.pop("mfa_pending", None)
+        session.pop("mfa_enrol_secret", None)
+        return None
+    user = db.session.get(User, int(pending["user_id"]))
+    return user if user is not None and user.active else None
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Page | Response:
+    if request.method == "GET":
+        return _login_page("", 200)
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    try:
+        user = services.check_password(email, password, request.remote_addr)
+    except services.Throttled:
+        return _login_page(email, 429, THROTTLED)
+    if user is None:
+        return _login_page(email, 401, GENERIC_FAILURE)
+    if not services.mfa_required(user):
+        return _finish_login(user, _safe_next(request.args.get("next")))
+    # The password is right; the session (with a new id) remembers that for a few
+    # minutes while the second factor is asked for.
+    session["mfa_pending"] = {
+        "user_id": user.id,
+        "at": utcnow().timestamp(),
+        "next": _safe_next(request.args.get("next")),
+    }
+    rotate_session()
+    if user.totp_secret is None:
+        return redirect(url_for("auth.enrol"), code=303)
+    return redirect(url_for("auth.login_code"), code=303)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code() -> Page | Response:
+    user = _pending_user()
+    if user is None:
+        return redirect(url_for("auth.login"), code=303)
+    if user.totp_secret is None:
+        return redirect(url_for("auth.enrol"), code=303)
+    if request.method == "GET":
+        return render_template("auth/code.html")
+    try:
+        ok = services.check_code(user, request.form.get("code", ""), request.remote_addr)
+    except services.Throttled:
+        session.pop("mfa_pending", None)
+        return _login_page("", 429, THROTTLED)
+    if not ok:
+        flash("That code is not valid (or was already used). Enter the current code.", "error")
+        return render_template("auth/code.html"), 401  # type: ignore[return-value]
+    return _finish_login(user)
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+def enrol() -> Page | Response:
+    """First sign-in: set up the authenticator app, confirmed by its first code."""
+    user = _pending_user()
+    if user is None:
+        return redirect(url_for("auth.login"), code=303)
+    if user.totp_secret is not None:
+        return redirect(url_for("auth.login_code"), code=303)
+    secret = session.get("mfa_enrol_secret")
+    if not isinstance(secret, str):
+        secret = session["mfa_enrol_secret"] = mfa.new_secret()
+    status = 200
     if request.method == "POST":
-        email = request.form.get("email", "")
-        password = request.form.get("password", "")
-        user = services.authenticate(email, password)
-        if user is None:
-            flash("That email and password do not match an active account.", "error")
-            return render_template("auth/login.html", email=email), 401  # type: ignore[return-value]
-        login_user(user)
-        target = request.args.get("next", "")
-        # Only same-site paths: an absolute "next" would be an open redirect.
-        if not target or urlsplit(target).netloc or not target.startswith("/"):
-            target = home_for(user)
-        return redirect(target)
-    return render_template("auth/login.html", email="")
+        try:
+            ok = services.enrol_totp(
+                user, secret, request.form.get("code", ""), request.remote_addr
+            )
+        except services.Throttled:
+            session.pop("mfa_pending", None)
+            return _login_page("", 429, THROTTLED)
+        if ok:
+            flash(
+                "Your authenticator app is set up; it asks for a code at each sign-in.", "success"
+            )
+            return _finish_login(user)
+        flash("That code does not match. Enter the code the app shows now.", "error")
+        status = 401
+    uri = mfa.provisioning_uri(secret, user.email)
+    page = render_template("auth/enrol.html", uri=uri, qr=Markup(mfa.qr_svg(uri)), secret=secret)
+    return (page, status) if status != 200 else page
 
 
 @bp.post("/logout")
@@ -65,8 +198,34 @@ def login() -> Response | str:
 def logout() -> Response:
     services.record_logout(current_user._get_current_object())  # type: ignore[attr-defined]
     logout_user()
+    session.clear()
+    rotate_session()  # the old id's row is deleted: a replayed cookie finds nothing
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Page | Response:
+    status = 200
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            services.change_password(
+                current_user._get_current_object(),  # type: ignore[attr-defined]
+                request.form.get("current_password", ""),
+                request.form.get("new_password", ""),
+                request.form.get("confirm_password", ""),
+            )
+        except InvalidInput as exc:
+            errors, status = errors_by_field(exc.errors), 422
+        else:
+            flash("Your password is changed; your other sessions are signed out.", "success")
+            return redirect(url_for("auth.index"), code=303)
+    page = render_template(
+        "auth/password.html", fs={"data": {}, "errors": errors}, hint=passwords.HINT
+    )
+    return (page, status) if status != 200 else page
 
 
 @bp.get("/admin/accounts")
@@ -75,6 +234,14 @@ def accounts() -> Response | str:
     if current_user.role != Role.ADMIN:
         raise NotFound()
     return render_template("auth/accounts.html", users=services.all_accounts())
+
+
+@bp.post("/admin/accounts/<int:user_id>/reset-mfa")
+@login_required
+def reset_mfa(user_id: int) -> Response:
+    user = services.reset_mfa(current_user._get_current_object(), user_id)  # type: ignore[attr-defined]
+    flash(f"{user.name} sets up a new authenticator at their next sign-in.", "success")
+    return redirect(url_for("auth.accounts"), code=303)
 
 
 # --- A reviewer's times away ------------------------------------------------------------

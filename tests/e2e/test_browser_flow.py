@@ -54,9 +54,22 @@ class Person:
         )
         self.context.set_default_timeout(15_000)
         self.page: Page = self.context.new_page()
+        # What the Content-Security-Policy blocked (inline script or style): must stay empty.
+        self.csp_violations: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: (
+                self.csp_violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         self.page.goto("/login")
         self.page.fill("#email", email)
         self.page.fill("#password", f.PASSWORD)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_url("**/login/code")
+        self.page.fill("#code", f.otp(email))
         self.page.click("button[type=submit]")
         expect(self.page.locator("header .who")).to_be_visible()
 
@@ -65,6 +78,7 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
+        assert self.csp_violations == []
 
 
 def _status(app: Flask, case_id: int) -> str:
@@ -254,3 +268,42 @@ def test_a_case_goes_from_the_referrers_form_to_an_acknowledged_second_opinion_i
 
     (body,) = wait_until(referrer_mail, timeout=30, what="the referrer's email")
     assert f"case #{case_id}" in body and "Ada Patient" not in body
+
+
+def test_a_first_sign_in_sets_up_the_second_factor_from_the_qr_page_in_a_browser(
+    app: Flask, stack: Stack, browser: Browser, artifacts: Path
+):
+    from board.auth import mfa
+
+    with app.app_context():
+        user = f.user(Role.PATHOLOGIST, name="Dr. Nora Newcomer")
+        user.totp_secret = None  # a new account: no authenticator yet
+        db.session.commit()
+        email = user.email
+        db.session.remove()
+    context = browser.new_context(base_url=stack.base_url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", f.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/login/enrol")
+    expect(page.locator(".qr svg")).to_be_visible()
+    page.screenshot(path=str(artifacts / "mfa-enrolment.png"), full_page=True)
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.fill("#code", mfa.code_at(secret, mfa.current_step()))
+    page.click("button[type=submit]")
+    expect(page.locator("header .who")).to_contain_text("Dr. Nora Newcomer")
+    expect(page.locator(".flash")).to_contain_text("authenticator app is set up")
+    # Signing out ends the session; the back button shows nothing from the server.
+    page.click("header button:has-text('Sign out')")
+    page.goto("/assignments")
+    page.wait_for_url("**/login?next=%2Fassignments")
+    context.close()
+    assert violations == []

@@ -47,7 +47,7 @@ from board.reviews.schemas import ReviewInput
 from board.routing.services import route_case
 from board.validation import InvalidInput, parse
 from tests.support import factories as f
-from tests.support.api import Api
+from tests.support.api import Api, sign_in
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
@@ -417,7 +417,7 @@ def test_reading_the_analytics_is_audited(board):
 
 def test_the_csv_has_one_row_per_figure(client, board):
     coordinator = board.people["coordinator"]
-    login = client.post("/login", data={"email": coordinator.email, "password": f.PASSWORD})
+    login = sign_in(client, coordinator.email)
     assert login.status_code == 302
     response = client.get("/analytics.csv")
     assert response.status_code == 200

@@ -23,7 +23,7 @@ from board.notifications.models import Notification
 from board.reviews.models import Assignment, Review, ReviewVerdict
 from board.validation import InvalidInput
 from tests.support import factories as f
-from tests.support.api import Api
+from tests.support.api import Api, sign_in
 
 MONDAY = dt.datetime(2026, 12, 7, 16, 0, tzinfo=dt.UTC)
 
@@ -237,7 +237,7 @@ def test_the_addendum_shows_on_the_second_opinion_page(app, people):
     question = follow_ups.ask(people["referrer"], case.id, "Is radiation needed?")
     follow_ups.answer(people["coordinator"], question.id, "Yes, after lumpectomy.")
     client = app.test_client()
-    client.post("/login", data={"email": people["referrer"].email, "password": f.PASSWORD})
+    assert sign_in(client, people["referrer"].email).status_code == 302
     page = client.get(f"/cases/{case.id}/second-opinion").get_data(as_text=True)
     assert "Addendum" in page and "Yes, after lumpectomy." in page
 

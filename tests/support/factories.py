@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import time_machine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from board.auth import mfa
 from board.auth import services as auth
 from board.auth.models import Institution, User
 from board.auth.roles import Role
@@ -14,6 +21,8 @@ from board.extensions import db
 from board.pdf_sample import sample_pdf
 
 PASSWORD = "correct horse battery staple"
+# Every account user() makes has this TOTP secret, already enrolled; otp() gives its code.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 _counter = itertools.count(1)
 
 
@@ -45,8 +54,59 @@ def user(
         institution=inst,
         password_hash=password_hash(),
     )
+    account.totp_secret = TOTP_SECRET
+    account.totp_enrolled_at = account.created_at
     db.session.commit()
     return account
+
+
+@cache
+def _engine(database_url: str | None = None) -> Engine:
+    from tests.support.services import DATABASE_URL
+
+    return create_engine(database_url or DATABASE_URL, poolclass=NullPool)
+
+
+_handed_out: dict[str, int] = {}
+
+
+def otp(email: str, database_url: str | None = None) -> str:
+    """A valid code for an account made by user(), for a step the server has not accepted
+    yet: codes are single-use, and tests sign one account in many times.
+
+    The server accepts the current step and one either side, each once, so three
+    sign-ins in a row need no wait; a fourth within the same 30 s waits for the next step
+    (real time). Under time_machine (frozen or moved back in time) there is no next step
+    to wait for: the helper then moves the account's last accepted step back, as if the
+    travelled-to moment were the first time it signed in. Tests about replay
+    (tests/integration/test_login_security.py) compute their codes themselves.
+    `database_url`: where the account lives, if not the test database (bench/)."""
+    email = email.strip().lower()
+    while True:
+        with _engine(database_url).begin() as conn:
+            stored = conn.execute(
+                text("SELECT totp_last_step FROM users WHERE email = :email"), {"email": email}
+            ).scalar()
+        # Also the last step handed out here: an account on another database (the embedded
+        # mode's SQLite) is not in the test database.
+        last = max(stored if stored is not None else -1, _handed_out.get(email, -1))
+        now = mfa.current_step()
+        for step in range(now - mfa.DRIFT_STEPS, now + mfa.DRIFT_STEPS + 1):
+            if step > last:
+                _handed_out[email] = step
+                return mfa.code_at(TOTP_SECRET, step)
+        if time_machine.escape_hatch.is_travelling():
+            rewound = now - mfa.DRIFT_STEPS - 1
+            _handed_out[email] = rewound
+            with _engine(database_url).begin() as conn:
+                conn.execute(
+                    text("UPDATE users SET totp_last_step = :step WHERE email = :email"),
+                    {"step": rewound, "email": email},
+                )
+            continue
+        if last > now + mfa.DRIFT_STEPS:
+            raise AssertionError(f"{email} last signed in at a later time (time travel?)")
+        time.sleep((now + 1) * mfa.STEP_SECONDS - time.time() + 0.05)
 
 
 def case_body(**overrides: Any) -> dict[str, Any]:

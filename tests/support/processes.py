@@ -81,6 +81,8 @@ def service_env(
         {
             "DATABASE_URL": database_url,
             "FLASK_SECRET_KEY": "test-secret",
+            # Plain http on 127.0.0.1, like `make run`: no Secure cookie, no HSTS.
+            "FLASK_SECURE_TRANSPORT": "false",
             "FLASK_MAIL_SERVER": "127.0.0.1",
             "FLASK_MAIL_PORT": str(mail_port),
             # Republish a stuck message after seconds, not minutes, so tests stay short.

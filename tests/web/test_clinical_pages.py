@@ -24,6 +24,7 @@ from board.reviews.models import Assignment, Review
 from board.validation import FieldError, InvalidInput, parse
 from board.web import compact_rows, errors_by_field, flatten, form_data
 from tests.support import factories as f
+from tests.support.api import sign_in
 from tests.web.test_pages import (
     CASE_FORM,
     World,
@@ -705,6 +706,6 @@ def test_the_coordinator_asks_a_tie_break_where_two_pathologists_disagree(world)
     )
     third_email = world.run(lambda: db.session.get(User, third).email)  # type: ignore[union-attr]
     third_client = world.app.test_client()
-    third_client.post("/login", data={"email": third_email, "password": f.PASSWORD})
+    assert sign_in(third_client, third_email).status_code == 302
     own = third_client.get(f"/assignments/{assignment_id}").text
     assert "tie-break on the diagnosis" in own and "your review breaks the tie" in own

@@ -29,6 +29,7 @@ from board.reviews.schemas import ReviewInput
 from board.routing.services import route_case
 from board.validation import parse
 from tests.support import factories as f
+from tests.support.api import sign_in
 from tests.support.services import DATABASE_URL, REDIS_URL
 
 
@@ -45,7 +46,7 @@ class World:
 
     def client(self, who: str) -> FlaskClient:
         client = self.app.test_client()
-        response = client.post("/login", data={"email": self.email(who), "password": f.PASSWORD})
+        response = sign_in(client, self.email(who))
         assert response.status_code == 302, response.text
         return client
 
@@ -196,9 +197,7 @@ def test_signing_in_takes_each_role_to_its_own_page(world):
         "admin": "/admin/accounts",
     }
     for who, home in expected.items():
-        response = world.app.test_client().post(
-            "/login", data={"email": world.email(who), "password": f.PASSWORD}
-        )
+        response = sign_in(world.app.test_client(), world.email(who))
         assert response.headers["Location"] == home, who
 
 
@@ -769,10 +768,8 @@ def test_a_form_post_without_the_csrf_token_is_refused(app, world):
         ).status_code
         == 400
     )
-    signed_in = client.post(
-        "/login",
-        data={"email": world.email("referrer"), "password": f.PASSWORD, "csrf_token": token},
-    )
+    assert token
+    signed_in = sign_in(client, world.email("referrer"), csrf=True)
     assert signed_in.status_code == 302
 
     forged = client.post("/cases/new", data=CASE_FORM)

@@ -187,7 +187,9 @@ class Http:
     def __init__(self, base_url: str, email: str):
         self.base = f"{base_url}/api/v1"
         response = requests.post(
-            f"{self.base}/auth/token", json={"username": email, "password": f.PASSWORD}, timeout=30
+            f"{self.base}/auth/token",
+            json={"username": email, "password": f.PASSWORD, "otp": f.otp(email)},
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         self.headers = {"Authorization": f"Bearer {response.json()['token']}"}

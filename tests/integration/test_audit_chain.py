@@ -4,6 +4,7 @@ forked behind the application's back (as a superuser switching the trigger off).
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import threading
 import uuid
@@ -69,7 +70,7 @@ def test_rows_are_numbered_in_commit_order_and_each_follows_the_one_before(ctx):
     rows = _rows()
     assert [r.id for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == chain.GENESIS
-    for before, row in zip(rows, rows[1:], strict=False):
+    for before, row in itertools.pairwise(rows):
         assert row.prev_hash == before.row_hash
     assert all(chain.row_hash(r.as_chain_row()) == r.row_hash for r in rows)
     verdict = audit.verify()

@@ -9,13 +9,13 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from board.audit import services as audit
 from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
 from board.auth.roles import Role
 from board.db import utcnow
-from board.errors import NotFound
+from board.errors import Conflict, NotFound
 from board.extensions import db
 from board.validation import FieldError, InvalidInput
 
@@ -52,16 +52,18 @@ def authenticate(email: str, password: str) -> User | None:
         db.session.commit()
         return None
     if not password_matches(user.password_hash, password) or not user.active:
-        audit.record("login_failed", actor=user, outcome="denied")
+        audit.record(
+            "login_failed", actor=user, object_type="user", object_id=user.id, outcome="denied"
+        )
         db.session.commit()
         return None
-    audit.record("login", actor=user)
+    audit.record("login", actor=user, object_type="user", object_id=user.id)
     db.session.commit()
     return user
 
 
 def record_logout(user: User) -> None:
-    audit.record("logout", actor=user)
+    audit.record("logout", actor=user, object_type="user", object_id=user.id)
     db.session.commit()
 
 
@@ -121,6 +123,52 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
+    return user
+
+
+def change_role(admin: User, user_id: int, new_role: str) -> User:
+    """The administrator gives an account another role, audited with the old and the
+    new role. The next request of that person is judged by the new role (the role is
+    read from the database on every request)."""
+    if admin.role != Role.ADMIN:
+        raise NotFound()
+    user = db.session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound()
+    try:
+        role = Role(new_role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise InvalidInput([FieldError("role", f"must be one of {allowed}")]) from None
+    if user.id == admin.id:
+        raise Conflict("You cannot change your own role; ask another administrator")
+    old = user.role
+    if old == role.value:
+        db.session.commit()  # nothing changes; releases the row lock
+        return user
+    # Imported here: the reviews models build on the accounts.
+    from board.reviews.models import OPEN_ASSIGNMENT, Assignment
+
+    open_assignments = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.reviewer_id == user.id, Assignment.status.in_(OPEN_ASSIGNMENT))
+    )
+    if open_assignments:
+        raise Conflict(
+            f"{user.name} has {open_assignments} open assignment"
+            f"{'s' if open_assignments != 1 else ''}; reassign "
+            f"{'them' if open_assignments != 1 else 'it'} before changing the role"
+        )
+    user.role = role.value
+    audit.record(
+        "role_change",
+        actor=admin,
+        object_type="user",
+        object_id=user.id,
+        detail={"old_role": old, "new_role": role.value},
+    )
+    db.session.commit()
     return user
 
 

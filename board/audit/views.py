@@ -40,6 +40,7 @@ def _page(scope: Scope, endpoint: str, **ids: int) -> Page:
         endpoint=endpoint,
         ids=ids,
         args=args,
+        csv_url=url_for(f"{endpoint}_csv", **{**ids, **args}),
         older=url_for(endpoint, **{**ids, **args, "before": found.next_before})
         if found.next_before
         else None,

@@ -132,7 +132,8 @@ def change_role(admin: User, user_id: int, new_role: str) -> User:
     read from the database on every request)."""
     if admin.role != Role.ADMIN:
         raise NotFound()
-    user = db.session.get(User, user_id, with_for_update=True)
+    # Locked against a concurrent change (OF users: the institution is outer-joined).
+    user = db.session.scalar(select(User).where(User.id == user_id).with_for_update(of=User))
     if user is None:
         raise NotFound()
     try:

@@ -72,31 +72,31 @@ class Step:
     detail: dict[str, Any] | None = None
 
 
-def _client(world: World, who: str, **ids: int) -> Ready:
-    return Ready(client=world.client(who), ids=ids)
+def _client(w: World, who: str, **ids: int) -> Ready:
+    return Ready(client=w.client(who), ids=ids)
 
 
-def _released(world: World) -> int:
-    case_id = _routed(world)
-    _sign(world, "pathologist", case_id)
-    _consensus(world, case_id)
-    world.run(lambda: meetings.release(world.user("coordinator"), case_id))
+def _released(w: World) -> int:
+    case_id = _routed(w)
+    _sign(w, "pathologist", case_id)
+    _consensus(w, case_id)
+    w.run(lambda: meetings.release(w.user("coordinator"), case_id))
     return case_id
 
 
-def _consensus(world: World, case_id: int) -> None:
-    world.run(
+def _consensus(w: World, case_id: int) -> None:
+    w.run(
         lambda: meetings.record_consensus(
-            world.user("coordinator"),
+            w.user("coordinator"),
             case_id,
             parse(ConsensusInput, {"summary": "The board concurs with the original opinion."}),
         )
     )
 
 
-def _ready_for_board(world: World) -> int:
-    case_id = _routed(world)
-    _sign(world, "pathologist", case_id)
+def _ready_for_board(w: World) -> int:
+    case_id = _routed(w)
+    _sign(w, "pathologist", case_id)
     return case_id
 
 
@@ -294,21 +294,21 @@ STEPS = [
 ]
 
 
-def _last_id(world: World) -> int:
-    return world.run(lambda: db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))))
+def _last_id(w: World) -> int:
+    return w.run(lambda: db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))))
 
 
-def _rows_since(world: World, after: int) -> list[AuditEvent]:
+def _rows_since(w: World, after: int) -> list[AuditEvent]:
     def load() -> list[AuditEvent]:
         rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.id > after)))
         db.session.expunge_all()
         return rows
 
-    return world.run(load)  # type: ignore[no-any-return]
+    return w.run(load)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("step", STEPS, ids=[f"{s.action}: {s.how}" for s in STEPS])
-def test_each_action_writes_exactly_one_complete_audit_row(world, step):
+def test_each_action_writes_exactly_one_complete_audit_row(world, step):  # noqa: F811
     ready = step.prepare(world)
     before = _last_id(world)
     started = dt.datetime.now(dt.UTC)

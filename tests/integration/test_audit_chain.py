@@ -250,3 +250,37 @@ def test_the_request_id_is_echoed_and_a_malformed_one_from_outside_is_replaced(c
     for hostile in ("x", "a b c d e f g h", "<script>alert(1)</script>", "z" * 65, "évilévil"):
         echoed = client.get("/login", headers={"X-Request-ID": hostile}).headers["X-Request-ID"]
         assert echoed != hostile and audit.well_formed_request_id(echoed)
+
+
+def test_the_embedded_mode_on_sqlite_chains_concurrent_writers_and_refuses_changes(tmp_path):
+    """`make run` without servers uses SQLite: the same chain (its single write lock
+    instead of the advisory lock) and triggers that refuse UPDATE and DELETE."""
+    from flask_migrate import upgrade
+
+    from tests.integration.test_migrations import board_app
+
+    with board_app(f"sqlite:///{tmp_path / 'board.sqlite'}") as embedded:
+        upgrade()
+        db.session.remove()
+        errors: list[Exception] = []
+
+        def work() -> None:
+            try:
+                with embedded.app_context():
+                    _commit_rows(25)
+                    db.session.remove()
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert errors == []
+        verdict = audit.verify()
+        assert verdict.intact and verdict.rows == 100
+        for statement in ("UPDATE audit_events SET outcome = 'denied'", "DELETE FROM audit_events"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                db.session.execute(text(statement))
+            db.session.rollback()

@@ -42,6 +42,19 @@ BEGIN
 END
 $$
 """
+# The chain's head, read under the chain lock in ONE round trip: the lock, then a
+# fresh read (a VOLATILE function takes a new snapshot for each statement, so the
+# read sees the row the previous lock holder committed). Saves a round trip while
+# the lock is held (board/audit/services.py). 0x6175646974 is CHAIN_LOCK_KEY.
+PG_HEAD_FUNCTION = """
+CREATE FUNCTION audit_chain_head(OUT last_id integer, OUT last_hash varchar)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(418581342580);
+    SELECT id, row_hash INTO last_id, last_hash FROM audit_events ORDER BY id DESC LIMIT 1;
+END
+$$
+"""
 PG_TRIGGERS = (
     "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
     "FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change()",
@@ -107,6 +120,7 @@ def upgrade():
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
+        op.execute(PG_HEAD_FUNCTION)
         for statement in PG_TRIGGERS:
             op.execute(statement)
     else:
@@ -119,6 +133,7 @@ def downgrade():
         op.execute("DROP TRIGGER audit_events_no_truncate ON audit_events")
         op.execute("DROP TRIGGER audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION audit_events_refuse_change()")
+        op.execute("DROP FUNCTION audit_chain_head()")
     else:
         op.execute("DROP TRIGGER audit_events_no_update")
         op.execute("DROP TRIGGER audit_events_no_delete")

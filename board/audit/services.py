@@ -14,7 +14,11 @@ concurrent requests queue for a few milliseconds at most. Taking the lock inside
 record() instead would hold it from the first audited step to the end of every
 transaction, and chaining after the commit (a background chainer) would leave
 rows unprotected for a while. On PostgreSQL the lock is a transaction-level
-advisory lock; on SQLite (the embedded mode) the database's single write lock.
+advisory lock, taken with the head read in one round trip (audit_chain_head());
+on SQLite (the embedded mode) the database's single write lock.
+
+The price is that audited commits are serialised for about one INSERT and one
+COMMIT each: bench/audit.py measures it (bench/README.md has the figures).
 """
 
 from __future__ import annotations

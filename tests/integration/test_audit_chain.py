@@ -21,6 +21,7 @@ from board.audit import chain
 from board.audit import services as audit
 from board.audit.models import AuditEvent
 from board.extensions import db
+from tests.integration.test_migrations import scratch_postgres  # noqa: F401  (a fixture)
 from tests.support.processes import BIN, ROOT, service_env
 from tests.support.services import DATABASE_URL
 
@@ -284,3 +285,36 @@ def test_the_embedded_mode_on_sqlite_chains_concurrent_writers_and_refuses_chang
             with pytest.raises(DBAPIError, match="append-only"):
                 db.session.execute(text(statement))
             db.session.rollback()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+def test_the_migration_numbers_and_chains_the_rows_already_there(engine, tmp_path, request):
+    """Rows written before the chain (ids with gaps, as a sequence leaves them) are
+    numbered 1..n in their order and chained, and verify says intact."""
+    from flask_migrate import downgrade, upgrade
+
+    from tests.integration.test_migrations import board_app
+
+    url = (
+        request.getfixturevalue("scratch_postgres")
+        if engine == "postgresql"
+        else f"sqlite:///{tmp_path / 'board.sqlite'}"
+    )
+    with board_app(url):
+        upgrade(revision="ad0ac8a49cdb")
+        with db.engine.begin() as conn:
+            for row_id, action in ((3, "login"), (7, "case_view"), (8, "logout")):
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_events (id, at, action, outcome, source_ip) "
+                        "VALUES (:id, :at, :action, 'ok', '10.0.0.1')"
+                    ),
+                    {"id": row_id, "at": "2026-11-01 10:00:00.123456+00:00", "action": action},
+                )
+        upgrade()
+        rows = _rows()
+        assert [(r.id, r.action) for r in rows] == [(1, "login"), (2, "case_view"), (3, "logout")]
+        assert audit.verify().intact
+        _commit_rows(1)  # the application carries on the chain
+        assert [r.id for r in _rows()] == [1, 2, 3, 4] and audit.verify().rows == 4
+        downgrade(revision="ad0ac8a49cdb")

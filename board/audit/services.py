@@ -1,28 +1,89 @@
 """Audit trail: every read and change of patient data leaves one row.
 
-`record()` adds the row to the caller's session and never commits: the audit row
-lands in the same transaction as the change it describes, or not at all. Reads
-are recorded by `record_read()`, which commits its own row.
+`record()` never commits and never touches the database: it keeps the row with the
+caller's session, and the row is written by that session's commit, in the same
+transaction as the change it describes, or not at all (a rollback forgets it).
+Reads are recorded by `record_read()`, which commits its own row.
+
+The hash chain (board/audit/chain.py) is assigned at commit, in commit order:
+just before COMMIT the session takes the chain lock, reads the last row's id and
+hash, numbers and hashes its own rows, inserts them and commits, which releases
+the lock. The lock is held only for that read, one INSERT and the COMMIT, never
+for the service's own work (which is flushed before the lock is taken), so
+concurrent requests queue for a few milliseconds at most. Taking the lock inside
+record() instead would hold it from the first audited step to the end of every
+transaction, and chaining after the commit (a background chainer) would leave
+rows unprotected for a while. On PostgreSQL the lock is a transaction-level
+advisory lock, taken with the head read in one round trip (audit_chain_head());
+on SQLite (the embedded mode) the database's single write lock.
+
+The price is that audited commits are serialised for about one INSERT and one
+COMMIT each: bench/audit.py measures it (bench/README.md has the figures).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from flask import g, has_request_context, request
+from flask import Flask, Response, g, has_app_context, has_request_context, request
 from flask_login import current_user
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
+from board.audit import chain
 from board.audit.models import AuditEvent
 from board.auth.models import User
+from board.db import utcnow
 from board.extensions import db
+
+# pg_advisory_xact_lock key of the chain ("audit" in ASCII); nothing else uses it.
+CHAIN_LOCK_KEY = 0x6175646974
+_PENDING = "audit_pending"
+
+# A request id from the proxy (X-Request-ID) is kept only if it looks like one:
+# anything else (too long, spaces, control or non-ASCII characters) is replaced by
+# our own, so a client cannot write arbitrary text into the trail.
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$")
+
+
+def well_formed_request_id(value: str | None) -> bool:
+    return bool(value) and _WELL_FORMED_ID.fullmatch(value or "") is not None
 
 
 def request_id() -> str | None:
-    if not has_request_context():
-        return None
-    if "request_id" not in g:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    return str(g.request_id)
+    """The id of this request (or Celery task, or CLI command): one per request."""
+    if has_request_context():
+        if "request_id" not in g:
+            incoming = request.headers.get(REQUEST_ID_HEADER)
+            g.request_id = incoming if well_formed_request_id(incoming) else uuid.uuid4().hex
+        return str(g.request_id)
+    from celery import current_task
+
+    task = current_task._get_current_object() if current_task else None
+    if task is not None and task.request.id:
+        return str(task.request.id)
+    if has_app_context():
+        if "request_id" not in g:
+            g.request_id = uuid.uuid4().hex
+        return str(g.request_id)
+    return None
+
+
+def init_request_ids(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        request_id()
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        rid = request_id()
+        if rid:
+            response.headers[REQUEST_ID_HEADER] = rid
+        return response
 
 
 def record(
@@ -33,10 +94,13 @@ def record(
     object_type: str | None = None,
     object_id: int | None = None,
     outcome: str = "ok",
+    detail: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
+    """Keeps one audit row with the caller's session; its commit writes it."""
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user._get_current_object()  # type: ignore[attr-defined]
     event = AuditEvent(
+        at=utcnow(),
         actor_id=actor.id if actor else None,
         actor_role=actor.role if actor else None,
         action=action,
@@ -46,11 +110,71 @@ def record(
         outcome=outcome,
         source_ip=request.remote_addr if has_request_context() else None,
         request_id=request_id(),
+        detail=chain.check_detail(detail),
     )
-    db.session.add(event)
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # the row belongs to this transaction: its rollback forgets it
+    session.info.setdefault(_PENDING, []).append(event)
     return event
 
 
-def record_read(action: str, **kwargs: object) -> None:
-    record(action, **kwargs)  # type: ignore[arg-type]
+def record_read(action: str, **kwargs: Any) -> None:
+    record(action, **kwargs)
     db.session.commit()
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending_rows(session: Session) -> None:
+    pending: list[AuditEvent] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    # Everything else first: the lock below is then held only for the audit rows.
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # pg_advisory_xact_lock(CHAIN_LOCK_KEY), then the last row, in one round trip
+        # (the function is in the migration e6auditchain01).
+        head = conn.execute(text("SELECT last_id, last_hash FROM audit_chain_head()")).one()
+        last_id, last_hash = head.last_id, head.last_hash
+    else:
+        # SQLite: a write statement takes the database's write lock (one writer at a
+        # time, held to COMMIT), so the head read next cannot be stale. It matches
+        # no row, and the append-only trigger fires per row, so nothing happens.
+        conn.execute(text("DELETE FROM audit_events WHERE 0"))
+        last_id, last_hash = conn.execute(
+            select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)
+        ).first() or (None, None)
+    next_id, prev_hash = (last_id + 1, last_hash) if last_id else (1, chain.GENESIS)
+    for row in pending:
+        row.id, row.prev_hash = next_id, prev_hash
+        row.row_hash = chain.row_hash(row.as_chain_row())
+        prev_hash, next_id = row.row_hash, next_id + 1
+        session.add(row)
+    # Session.commit flushes once more after this hook: that INSERT is the audit rows.
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending_rows(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+# --- Verification ----------------------------------------------------------------------
+
+
+def _chain_rows(batch: int = 2000) -> Iterator[dict[str, Any]]:
+    columns = [getattr(AuditEvent, name) for name in (*chain.FIELDS, "row_hash")]
+    result = db.session.execute(
+        select(*columns).order_by(AuditEvent.id).execution_options(yield_per=batch)
+    )
+    for row in result:
+        yield dict(row._mapping)
+
+
+def verify() -> chain.Verdict:
+    """Checks the whole chain, oldest row first (see board/audit/chain.py)."""
+    try:
+        return chain.verify(_chain_rows())
+    finally:
+        db.session.rollback()

@@ -10,14 +10,14 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from board.audit import services as audit
 from board.auth import mfa, passwords, throttle
 from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
 from board.auth.roles import Role
 from board.db import utcnow
-from board.errors import NotFound
+from board.errors import Conflict, NotFound
 from board.extensions import db
 from board.validation import FieldError, InvalidInput
 
@@ -77,7 +77,13 @@ def check_password(email: str, password: str, address: str | None) -> User | Non
         ok = password_matches(user.password_hash, password) and user.active
     if not ok:
         throttle.failed(email, address)
-        audit.record("login_failed", actor=user, outcome="denied")
+        audit.record(
+            "login_failed",
+            actor=user,
+            object_type="user" if user else None,
+            object_id=user.id if user else None,
+            outcome="denied",
+        )
         db.session.commit()
         return None
     assert user is not None
@@ -130,7 +136,7 @@ def enrol_totp(user: User, secret: str, code: str, address: str | None) -> bool:
 def record_login(user: User) -> None:
     """Both factors passed: clears the account's failure count and audits the sign-in."""
     throttle.succeeded(user.email)
-    audit.record("login", actor=user)
+    audit.record("login", actor=user, object_type="user", object_id=user.id)
     db.session.commit()
 
 
@@ -156,7 +162,7 @@ def authenticate(
 
 
 def record_logout(user: User) -> None:
-    audit.record("logout", actor=user)
+    audit.record("logout", actor=user, object_type="user", object_id=user.id)
     db.session.commit()
 
 
@@ -261,6 +267,53 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
+    return user
+
+
+def change_role(admin: User, user_id: int, new_role: str) -> User:
+    """The administrator gives an account another role, audited with the old and the
+    new role. The next request of that person is judged by the new role (the role is
+    read from the database on every request)."""
+    if admin.role != Role.ADMIN:
+        raise NotFound()
+    # Locked against a concurrent change (OF users: the institution is outer-joined).
+    user = db.session.scalar(select(User).where(User.id == user_id).with_for_update(of=User))
+    if user is None:
+        raise NotFound()
+    try:
+        role = Role(new_role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise InvalidInput([FieldError("role", f"must be one of {allowed}")]) from None
+    if user.id == admin.id:
+        raise Conflict("You cannot change your own role; ask another administrator")
+    old = user.role
+    if old == role.value:
+        db.session.commit()  # nothing changes; releases the row lock
+        return user
+    # Imported here: the reviews models build on the accounts.
+    from board.reviews.models import OPEN_ASSIGNMENT, Assignment
+
+    open_assignments = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.reviewer_id == user.id, Assignment.status.in_(OPEN_ASSIGNMENT))
+    )
+    if open_assignments:
+        raise Conflict(
+            f"{user.name} has {open_assignments} open assignment"
+            f"{'s' if open_assignments != 1 else ''}; reassign "
+            f"{'them' if open_assignments != 1 else 'it'} before changing the role"
+        )
+    user.role = role.value
+    audit.record(
+        "role_change",
+        actor=admin,
+        object_type="user",
+        object_id=user.id,
+        detail={"old_role": old, "new_role": role.value},
+    )
+    db.session.commit()
     return user
 
 

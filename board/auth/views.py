@@ -18,10 +18,10 @@ from werkzeug.wrappers import Response
 
 from board.auth import mfa, passwords, services
 from board.auth.models import User
-from board.auth.roles import Role
+from board.auth.roles import ROLE_LABEL, Role
 from board.auth.sessions import rotate_session
 from board.db import utcnow
-from board.errors import NotFound
+from board.errors import Conflict, NotFound
 from board.extensions import db, login_manager
 from board.routing.schemas import AvailabilityInput
 from board.validation import InvalidInput, parse
@@ -233,7 +233,29 @@ def change_password() -> Page | Response:
 def accounts() -> Response | str:
     if current_user.role != Role.ADMIN:
         raise NotFound()
-    return render_template("auth/accounts.html", users=services.all_accounts())
+    return render_template("auth/accounts.html", users=services.all_accounts(), roles=list(Role))
+
+
+@bp.post("/admin/accounts/<int:user_id>/role")
+@login_required
+def change_role(user_id: int) -> Response:
+    if current_user.role != Role.ADMIN:
+        raise NotFound()
+    try:
+        user = services.change_role(
+            current_user._get_current_object(),  # type: ignore[attr-defined]
+            user_id,
+            request.form.get("role", ""),
+        )
+        flash(f"{user.name} is now {ROLE_LABEL[Role(user.role)].lower()}.", "success")
+    except InvalidInput as exc:
+        flash(
+            "The role was not changed: " + "; ".join(f"{e.field} {e.message}" for e in exc.errors),
+            "error",
+        )
+    except Conflict as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("auth.accounts"), code=303)
 
 
 @bp.post("/admin/accounts/<int:user_id>/reset-mfa")

@@ -14,7 +14,7 @@ from board.board_meetings.models import Consensus, FollowUpQuestion
 from board.board_meetings.schemas import ConsensusInput
 from board.cases.models import Case
 from board.cases.rules import CaseStatus
-from board.cases.services import case_for_viewer, transition
+from board.cases.services import audit_access, transition, visible_case
 from board.db import utcnow
 from board.errors import Conflict, NotFound
 from board.extensions import db
@@ -133,14 +133,26 @@ def second_opinion_for(
 ) -> SecondOpinion:
     """The consolidated second opinion, for the referrer once released and for the
     coordinator once a consensus exists."""
-    case = case_for_viewer(user, case_id, audit_action=action)
     role = Role(user.role)
-    released = case.status_enum in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED)
-    if role is Role.REFERRER and not released:
-        raise NotFound()
-    consensus = current_consensus(case.id)
-    if consensus is None or role not in (Role.REFERRER, Role.COORDINATOR):
-        raise NotFound()
+    case = visible_case(user, case_id)
+    consensus = current_consensus(case.id) if case is not None else None
+    released = case is not None and case.status_enum in (
+        CaseStatus.REPORTED,
+        CaseStatus.ACKNOWLEDGED,
+    )
+    allowed = consensus is not None and (
+        role is Role.COORDINATOR or (role is Role.REFERRER and released)
+    )
+    # One audit row either way: the second opinion read, or denied (as if missing).
+    case = audit_access(
+        user,
+        action,
+        case_id,
+        case if allowed else None,
+        object_type="consensus" if allowed else "case",
+        object_id=consensus.id if allowed and consensus is not None else None,
+    )
+    assert consensus is not None
     answered = [q for q in questions_for(case.id) if q.answer is not None]
     return SecondOpinion(
         case, assignments_for_case(case.id), reviews_for_case(case.id), consensus, answered

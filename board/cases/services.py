@@ -158,18 +158,67 @@ def can_view(user: User, case: Case) -> bool:
     )
 
 
-def case_for_viewer(user: User, case_id: int, *, audit_action: str = "case_view") -> Case:
-    """The case if this user may see it (audited), else NotFound (audited as denied)."""
+def visible_case(user: User, case_id: int) -> Case | None:
+    """The case if this user may see it, else None. Not audited: see audit_access()."""
     case = db.session.get(Case, case_id)
-    if case is None or not can_view(user, case):
+    return case if case is not None and can_view(user, case) else None
+
+
+def audit_access(
+    user: User,
+    action: str,
+    case_id: int,
+    case: Case | None,
+    *,
+    object_type: str = "case",
+    object_id: int | None = None,
+) -> Case:
+    """Writes the one audit row of a read: ok with the case, or denied (then NotFound,
+    and the row names the object asked for, not a case the user may not know)."""
+    if case is None:
         audit.record(
-            audit_action, actor=user, object_type="case", object_id=case_id, outcome="denied"
+            action,
+            actor=user,
+            object_type=object_type,
+            object_id=case_id if object_id is None else object_id,
+            outcome="denied",
         )
         db.session.commit()
         raise NotFound()
-    audit.record(audit_action, actor=user, case_id=case.id, object_type="case", object_id=case.id)
+    audit.record(
+        action,
+        actor=user,
+        case_id=case.id,
+        object_type=object_type,
+        object_id=case.id if object_id is None else object_id,
+    )
     db.session.commit()
     return case
+
+
+def case_for_viewer(
+    user: User,
+    case_id: int,
+    *,
+    audit_action: str = "case_view",
+    object_type: str = "case",
+    object_id: int | None = None,
+) -> Case:
+    """The case if this user may see it (audited), else NotFound (audited as denied)."""
+    return audit_access(
+        user,
+        audit_action,
+        case_id,
+        visible_case(user, case_id),
+        object_type=object_type,
+        object_id=object_id,
+    )
+
+
+def record_draft_read(user: User, case: Case) -> None:
+    """The referrer opened their draft's form: a read of the patient's data."""
+    audit.record("case_view", actor=user, case_id=case.id, object_type="case", object_id=case.id)
+    db.session.commit()
 
 
 def cases_for(user: User, *, status: str | None = None) -> list[Case]:
@@ -263,7 +312,13 @@ def record_for_download(user: User, record_id: int) -> tuple[Record, bytes]:
     record = db.session.get(Record, record_id)
     if record is None:
         raise NotFound()
-    case_for_viewer(user, record.case_id, audit_action="record_download")
+    case_for_viewer(
+        user,
+        record.case_id,
+        audit_action="record_download",
+        object_type="record",
+        object_id=record.id,
+    )
     return record, record.blob.data
 
 

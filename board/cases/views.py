@@ -148,6 +148,7 @@ def edit_case(case_id: int) -> Page | Response:
         flash(str(exc), "error")
         return see_other("cases.detail", case_id=case_id)
     if request.method == "GET":
+        cases.record_draft_read(user, case)
         return _case_form(_case_values(case), {}, case)
     form = compact_rows(request.form)
     try:

@@ -14,6 +14,15 @@ class NotFound(Exception):
     """Missing, or not the caller's to see: the two must look the same."""
 
 
+class BreakGlassRequired(Exception):
+    """A restricted case the coordinator knows exists (it is listed, masked) but may
+    open only with a break-glass reason (board/auth/policy.py)."""
+
+    def __init__(self, case_id: int):
+        super().__init__("restricted case")
+        self.case_id = case_id
+
+
 class Conflict(Exception):
     """The action does not fit the object's current state (e.g. a second review)."""
 
@@ -38,6 +47,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(NotFound)
     def _not_found(exc: NotFound) -> Any:
         return error_response(404, "Not found")
+
+    @app.errorhandler(BreakGlassRequired)
+    def _break_glass(exc: BreakGlassRequired) -> Any:
+        if not wants_json():
+            from flask import redirect, url_for
+
+            return redirect(url_for("cases.break_glass", case_id=exc.case_id), code=303)
+        return error_response(
+            403,
+            "This case is restricted: open it with break-glass and a written reason",
+            f"POST /api/v1/cases/{exc.case_id}/break-glass with a reason",
+        )
 
     @app.errorhandler(Conflict)
     def _conflict(exc: Conflict) -> Any:

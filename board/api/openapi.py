@@ -20,7 +20,7 @@ from board.board_meetings.schemas import (
     ReorderInput,
 )
 from board.cases.rules import RecordKind
-from board.cases.schemas import CaseInput
+from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput, RestrictedInput
 from board.reviews.schemas import DeclineInput, ReviewInput, TieBreakInput
 from board.routing.schemas import (
     AutoReassignInput,
@@ -47,6 +47,9 @@ _MODELS: list[type[BaseModel]] = [
     FollowUpInput,
     AnswerInput,
     ImplementationInput,
+    RestrictedInput,
+    BreakGlassInput,
+    PracticeSharingInput,
 ]
 
 
@@ -68,6 +71,7 @@ def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> d
     texts = {
         400: "Unreadable request",
         401: "Missing or invalid token",
+        403: "A restricted case: open it by break-glass first",
         404: "Not found, or not yours to see",
         409: "Not allowed in the current state",
         413: "Upload larger than 20 MB",
@@ -526,6 +530,36 @@ def openapi_document() -> dict[str, Any]:
                 "security": secured,
                 "requestBody": _json_body(_ref("ImplementationInput")),
                 "responses": _responses("Recorded", 401, 404, 409, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/restricted": {
+            "parameters": case_path,
+            "post": {
+                "summary": "The submitting referrer: restrict the case (a staff member or a "
+                "public figure) or lift it; coordinators then open it only by break-glass",
+                "security": secured,
+                "requestBody": _json_body(_ref("RestrictedInput")),
+                "responses": _responses("The case", 401, 404, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/break-glass": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Coordinator: open a restricted case with a written reason; access "
+                "for BREAK_GLASS_MINUTES, audited at high severity, the team told",
+                "security": secured,
+                "requestBody": _json_body(_ref("BreakGlassInput")),
+                "responses": _responses("The grant", 401, 404, 409, 422, ok_code=201),
+            },
+        },
+        "/api/v1/institutions/{institution_id}/practice-sharing": {
+            "parameters": [_id("institution_id")],
+            "post": {
+                "summary": "Administrator: whether the referrers of an institution see each "
+                "other's cases (audited)",
+                "security": secured,
+                "requestBody": _json_body(_ref("PracticeSharingInput")),
+                "responses": _responses("The institution", 401, 404, 422),
             },
         },
         "/api/v1/analytics": {

@@ -32,7 +32,7 @@ from board.board_meetings.schemas import (
 )
 from board.cases import record_requests
 from board.cases import services as cases
-from board.cases.schemas import CaseInput
+from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput, RestrictedInput
 from board.concordance import services as analytics
 from board.errors import NotFound, error_response
 from board.extensions import db
@@ -464,6 +464,42 @@ def change_auto_reassign(case_id: int) -> Any:
     data = parse(AutoReassignInput, body())
     routing.set_auto_reassign(caller(), case_id, data.on)
     return jsonify(_case_payload(case_id))
+
+
+@bp.post("/cases/<int:case_id>/restricted")
+@token_required
+def restrict_case(case_id: int) -> Any:
+    data = parse(RestrictedInput, body())
+    case = cases.set_restricted(caller(), case_id, data.restricted)
+    return jsonify(_case_payload(case.id))
+
+
+@bp.post("/cases/<int:case_id>/break-glass")
+@token_required
+def break_glass(case_id: int) -> Any:
+    data = parse(BreakGlassInput, body())
+    grant = cases.break_glass(caller(), case_id, data.reason)
+    return jsonify(
+        {
+            "case_id": grant.case_id,
+            "granted_at": ser.iso(grant.granted_at),
+            "expires_at": ser.iso(grant.expires_at),
+        }
+    ), 201
+
+
+@bp.post("/institutions/<int:institution_id>/practice-sharing")
+@token_required
+def practice_sharing(institution_id: int) -> Any:
+    data = parse(PracticeSharingInput, body())
+    institution = auth_services.set_practice_sharing(caller(), institution_id, data.share)
+    return jsonify(
+        {
+            "id": institution.id,
+            "name": institution.name,
+            "share_cases_in_practice": institution.share_cases_in_practice,
+        }
+    )
 
 
 @bp.get("/availability")

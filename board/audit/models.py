@@ -25,3 +25,5 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     outcome: Mapped[str] = mapped_column(String(20), default="ok")
     source_ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # "high" for what a reviewer of the trail must look at (break-glass); empty otherwise.
+    severity: Mapped[str | None] = mapped_column(String(10))

@@ -33,6 +33,7 @@ def record(
     object_type: str | None = None,
     object_id: int | None = None,
     outcome: str = "ok",
+    severity: str | None = None,
 ) -> AuditEvent:
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user._get_current_object()  # type: ignore[attr-defined]
@@ -46,6 +47,7 @@ def record(
         outcome=outcome,
         source_ip=request.remote_addr if has_request_context() else None,
         request_id=request_id(),
+        severity=severity,
     )
     db.session.add(event)
     return event

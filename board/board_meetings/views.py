@@ -15,7 +15,7 @@ from board.cases import services as cases
 from board.cases.views import render_case_page
 from board.errors import Conflict
 from board.validation import InvalidInput, parse
-from board.web import Page, errors_by_field, form_data, me, see_other
+from board.web import Page, errors_by_field, form_data, me, require_role, see_other
 
 bp = Blueprint("board_meetings", __name__)
 
@@ -23,7 +23,9 @@ bp = Blueprint("board_meetings", __name__)
 @bp.post("/cases/<int:case_id>/consensus")
 @login_required
 def record_consensus(case_id: int) -> Page | Response:
-    user = me()
+    # The role first: a referrer or reviewer who may see the case must not get its
+    # page back with form errors for an action that is not theirs.
+    user = require_role(Role.COORDINATOR)
     try:
         data = parse(ConsensusInput, form_data(ConsensusInput, request.form))
         consensus = meetings.record_consensus(user, case_id, data)

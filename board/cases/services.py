@@ -86,8 +86,8 @@ def _apply(case: Case, data: CaseInput) -> None:
 
 
 def create_draft(referrer: User, data: CaseInput) -> Case:
-    if referrer.role != Role.REFERRER:
-        raise Conflict("Only a referring oncologist can submit a case")
+    # Another role gets a 404, like every role-only action (board/auth/policy.py).
+    policy.require_role(referrer, Role.REFERRER)
     case = Case(referrer_id=referrer.id, institution_id=referrer.institution_id)
     _apply(case, data)
     db.session.add(case)

@@ -22,8 +22,9 @@ HOW TO READ AND EXTEND THE TABLE
 
 The status classes compared: `ok` (2xx, 3xx other than to the sign-in page, 409 and 422:
 the request got past authorisation and met the object's state or its validation),
-`login` (login_required's redirect to the sign-in page, `?next=`), `401`, `403`, `404`, and `5xx` (never expected). A new route cannot land
-without its row: `test_every_rule_and_method_has_a_row` fails first.
+`login` (login_required's redirect to the sign-in page, `?next=`), `401`, `403`,
+`404`, and `5xx` (never expected). A new route cannot land without its row:
+`test_every_rule_and_method_has_a_row` fails first.
 
 The world is rebuilt (a database snapshot restored, ids unchanged) after every request
 that got through and may have changed something, so the cells do not depend on order.
@@ -533,11 +534,8 @@ def _restore(app: Flask) -> None:
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
             for table in tables:
-                conn.execute(
-                    text(
-                        f'INSERT INTO public."{table.name}" SELECT * FROM {_SNAPSHOT}."{table.name}"'
-                    )
-                )
+                copy = f'INSERT INTO public."{table.name}" SELECT * FROM {_SNAPSHOT}."{table.name}"'
+                conn.execute(text(copy))
 
 
 @pytest.fixture

@@ -6,8 +6,18 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from board.validation import InvalidInput
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every rule: an id no integer key can hold (above 2**31 - 1) does
+    not match, so it is a 404 like any missing id instead of a database error."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class NotFound(Exception):
@@ -85,6 +95,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException) -> Any:
         limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         messages = {
+            404: "Not found",  # the same words as a denied or missing object
             413: f"The file is larger than the {limit_mb} MB the board accepts",
             400: exc.description or "The request could not be read",
         }

@@ -61,11 +61,13 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> dict[str, Any]:
+def _responses(
+    ok: str, *codes: int, ok_code: int = 200, pdf: bool = False, array: bool = False
+) -> dict[str, Any]:
     content = (
         {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
         if pdf
-        else {"application/json": {"schema": {"type": "object"}}}
+        else {"application/json": {"schema": {"type": "array" if array else "object"}}}
     )
     out: dict[str, Any] = {str(ok_code): {"description": ok, "content": content}}
     texts = {
@@ -86,7 +88,9 @@ def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> d
 
 
 def _id(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    # The ids the URL map accepts (board.errors.IdConverter): 1 to the largest integer key.
+    schema = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 @cache
@@ -157,7 +161,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Create a draft case",
                 "security": secured,
                 "requestBody": _json_body(_ref("CaseInput")),
-                "responses": _responses("The draft", 401, 422, ok_code=201),
+                "responses": _responses("The draft", 401, 404, 422, ok_code=201),
             },
             "get": {
                 "summary": "The caller's cases",
@@ -436,14 +440,16 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Coordinator: every meeting with its agenda, by start time",
                 "security": secured,
-                "responses": _responses("The meetings", 401, 404),
+                "responses": _responses("The meetings", 401, 404, array=True),
             },
             "post": {
                 "summary": "Coordinator: schedule a meeting, or `weeks` weekly meetings "
                 "sharing a series id",
                 "security": secured,
                 "requestBody": _json_body(_ref("MeetingInput")),
-                "responses": _responses("The meetings created", 401, 404, 409, 422, ok_code=201),
+                "responses": _responses(
+                    "The meetings created", 401, 404, 409, 422, ok_code=201, array=True
+                ),
             },
         },
         "/api/v1/meetings/{meeting_id}/move": {
@@ -576,7 +582,11 @@ def openapi_document() -> dict[str, Any]:
                         ("to", {"type": "string", "format": "date"}, "submitted on or before"),
                         ("timepoint", {"type": "string"}, "the case's timepoint"),
                         ("specialty", {"type": "string"}, "reviews of this specialty only"),
-                        ("institution", {"type": "integer"}, "the referrer's institution id"),
+                        (
+                            "institution",
+                            {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                            "the referrer's institution id",
+                        ),
                     )
                 ],
                 "responses": _responses("The figures", 401, 404, 422),

@@ -46,7 +46,7 @@ from board.routing.schemas import (
     SpecialtyChangeInput,
     UrgencyInput,
 )
-from board.validation import FieldError, InvalidInput, parse
+from board.validation import FieldError, InvalidInput, is_id, parse
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -290,7 +290,7 @@ def answer_record_request(request_id: int) -> Any:
 def reassign_assignment(assignment_id: int) -> Any:
     data = request.get_json(silent=True) or {}
     reviewer_id = data.get("reviewer_id") if isinstance(data, dict) else None
-    if reviewer_id is not None and not isinstance(reviewer_id, int):
+    if reviewer_id is not None and not is_id(reviewer_id):
         raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
     assignment = reviews.reassign(caller(), assignment_id, reviewer_id)
     return jsonify(ser.assignment_json(assignment))
@@ -300,7 +300,7 @@ def reassign_assignment(assignment_id: int) -> Any:
 @token_required
 def assign_reviewer(case_id: int) -> Any:
     reviewer_id = body().get("reviewer_id")
-    if not isinstance(reviewer_id, int):
+    if not is_id(reviewer_id):
         raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
     assignment = reviews.assign_by_hand(caller(), case_id, reviewer_id)
     return jsonify(ser.assignment_json(assignment)), 201
@@ -535,7 +535,8 @@ def analytics_dashboard() -> Any:
 @bp.errorhandler(404)
 @bp.errorhandler(405)
 def _api_http(exc: Any) -> Any:
-    return error_response(exc.code, exc.name)
+    # A 404 reads like a denied or missing object's: nothing tells the two apart.
+    return error_response(exc.code, "Not found" if exc.code == 404 else exc.name)
 
 
 __all__ = ["NotFound", "bp"]

@@ -31,6 +31,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     app.config.from_mapping(load_config(overrides))
+    from board.errors import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
     INSTANCE_DIR.mkdir(exist_ok=True)
 
     db.init_app(app)

@@ -65,6 +65,10 @@ def _defaults() -> dict[str, Any]:
         # plenty for hours-long deadlines; tests run it every second.
         "CLOCK_INTERVAL_SECONDS": 60,
         "API_TOKEN_HOURS": 12,
+        # Break-glass (board/auth/policy.py): a coordinator who opens a restricted case
+        # with a written reason sees it for this long, then must ask again.
+        "BREAK_GLASS_MINUTES": 60,
+        "BREAK_GLASS_MIN_REASON": 20,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": 8025,
         "MAIL_FROM": "board@localhost",

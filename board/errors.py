@@ -6,12 +6,31 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from board.validation import InvalidInput
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every rule: an id no integer key can hold (above 2**31 - 1) does
+    not match, so it is a 404 like any missing id instead of a database error."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 class NotFound(Exception):
     """Missing, or not the caller's to see: the two must look the same."""
+
+
+class BreakGlassRequired(Exception):
+    """A restricted case the coordinator knows exists (it is listed, masked) but may
+    open only with a break-glass reason (board/auth/policy.py)."""
+
+    def __init__(self, case_id: int):
+        super().__init__("restricted case")
+        self.case_id = case_id
 
 
 class Conflict(Exception):
@@ -39,6 +58,18 @@ def register_error_handlers(app: Flask) -> None:
     def _not_found(exc: NotFound) -> Any:
         return error_response(404, "Not found")
 
+    @app.errorhandler(BreakGlassRequired)
+    def _break_glass(exc: BreakGlassRequired) -> Any:
+        if not wants_json():
+            from flask import redirect, url_for
+
+            return redirect(url_for("cases.break_glass", case_id=exc.case_id), code=303)
+        return error_response(
+            403,
+            "This case is restricted: open it with break-glass and a written reason",
+            f"POST /api/v1/cases/{exc.case_id}/break-glass with a reason",
+        )
+
     @app.errorhandler(Conflict)
     def _conflict(exc: Conflict) -> Any:
         return error_response(409, str(exc))
@@ -64,6 +95,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException) -> Any:
         limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         messages = {
+            404: "Not found",  # the same words as a denied or missing object
             413: f"The file is larger than the {limit_mb} MB the board accepts",
             400: exc.description or "The request could not be read",
         }

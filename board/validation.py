@@ -7,11 +7,21 @@ errors as "Field label: what is wrong and what is allowed".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+# The largest value an integer key holds (PostgreSQL integer). An id in a body beyond it
+# is refused here in words rather than failing in the database.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def is_id(value: object) -> bool:
+    """Whether a raw JSON value is a usable id (a whole number, not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 @dataclass(frozen=True)

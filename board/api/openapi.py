@@ -20,7 +20,7 @@ from board.board_meetings.schemas import (
     ReorderInput,
 )
 from board.cases.rules import RecordKind
-from board.cases.schemas import CaseInput
+from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput, RestrictedInput
 from board.reviews.schemas import DeclineInput, ReviewInput, TieBreakInput
 from board.routing.schemas import (
     AutoReassignInput,
@@ -47,6 +47,9 @@ _MODELS: list[type[BaseModel]] = [
     FollowUpInput,
     AnswerInput,
     ImplementationInput,
+    RestrictedInput,
+    BreakGlassInput,
+    PracticeSharingInput,
 ]
 
 
@@ -58,16 +61,19 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> dict[str, Any]:
+def _responses(
+    ok: str, *codes: int, ok_code: int = 200, pdf: bool = False, array: bool = False
+) -> dict[str, Any]:
     content = (
         {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
         if pdf
-        else {"application/json": {"schema": {"type": "object"}}}
+        else {"application/json": {"schema": {"type": "array" if array else "object"}}}
     )
     out: dict[str, Any] = {str(ok_code): {"description": ok, "content": content}}
     texts = {
         400: "Unreadable request",
         401: "Missing or invalid token",
+        403: "A restricted case: open it by break-glass first",
         404: "Not found, or not yours to see",
         409: "Not allowed in the current state",
         413: "Upload larger than 20 MB",
@@ -83,7 +89,9 @@ def _responses(ok: str, *codes: int, ok_code: int = 200, pdf: bool = False) -> d
 
 
 def _id(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    # The ids the URL map accepts (board.errors.IdConverter): 1 to the largest integer key.
+    schema = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 @cache
@@ -179,7 +187,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Create a draft case",
                 "security": secured,
                 "requestBody": _json_body(_ref("CaseInput")),
-                "responses": _responses("The draft", 401, 422, ok_code=201),
+                "responses": _responses("The draft", 401, 404, 422, ok_code=201),
             },
             "get": {
                 "summary": "The caller's cases",
@@ -535,14 +543,16 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Coordinator: every meeting with its agenda, by start time",
                 "security": secured,
-                "responses": _responses("The meetings", 401, 404),
+                "responses": _responses("The meetings", 401, 404, array=True),
             },
             "post": {
                 "summary": "Coordinator: schedule a meeting, or `weeks` weekly meetings "
                 "sharing a series id",
                 "security": secured,
                 "requestBody": _json_body(_ref("MeetingInput")),
-                "responses": _responses("The meetings created", 401, 404, 409, 422, ok_code=201),
+                "responses": _responses(
+                    "The meetings created", 401, 404, 409, 422, ok_code=201, array=True
+                ),
             },
         },
         "/api/v1/meetings/{meeting_id}/move": {
@@ -631,6 +641,36 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses("Recorded", 401, 404, 409, 422),
             },
         },
+        "/api/v1/cases/{case_id}/restricted": {
+            "parameters": case_path,
+            "post": {
+                "summary": "The submitting referrer: restrict the case (a staff member or a "
+                "public figure) or lift it; coordinators then open it only by break-glass",
+                "security": secured,
+                "requestBody": _json_body(_ref("RestrictedInput")),
+                "responses": _responses("The case", 401, 404, 422),
+            },
+        },
+        "/api/v1/cases/{case_id}/break-glass": {
+            "parameters": case_path,
+            "post": {
+                "summary": "Coordinator: open a restricted case with a written reason; access "
+                "for BREAK_GLASS_MINUTES, audited at high severity, the team told",
+                "security": secured,
+                "requestBody": _json_body(_ref("BreakGlassInput")),
+                "responses": _responses("The grant", 401, 404, 409, 422, ok_code=201),
+            },
+        },
+        "/api/v1/institutions/{institution_id}/practice-sharing": {
+            "parameters": [_id("institution_id")],
+            "post": {
+                "summary": "Administrator: whether the referrers of an institution see each "
+                "other's cases (audited)",
+                "security": secured,
+                "requestBody": _json_body(_ref("PracticeSharingInput")),
+                "responses": _responses("The institution", 401, 404, 422),
+            },
+        },
         "/api/v1/analytics": {
             "get": {
                 "summary": "Coordinator or administrator: concordance per dimension, differ "
@@ -645,7 +685,11 @@ def openapi_document() -> dict[str, Any]:
                         ("to", {"type": "string", "format": "date"}, "submitted on or before"),
                         ("timepoint", {"type": "string"}, "the case's timepoint"),
                         ("specialty", {"type": "string"}, "reviews of this specialty only"),
-                        ("institution", {"type": "integer"}, "the referrer's institution id"),
+                        (
+                            "institution",
+                            {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                            "the referrer's institution id",
+                        ),
                     )
                 ],
                 "responses": _responses("The figures", 401, 404, 422),

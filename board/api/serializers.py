@@ -128,6 +128,8 @@ def case_summary_json(case: Case) -> dict[str, Any]:
         "overdue": case.is_overdue(),
         # Due in URGENT_REVIEW_DAYS instead of REVIEW_DAYS.
         "urgent": case.urgent,
+        # Restricted: coordinators see it listed (identity masked) and open it by break-glass.
+        "restricted": case.restricted,
     }
 
 

@@ -32,7 +32,7 @@ from board.board_meetings.schemas import (
 )
 from board.cases import record_requests
 from board.cases import services as cases
-from board.cases.schemas import CaseInput
+from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput, RestrictedInput
 from board.concordance import services as analytics
 from board.errors import NotFound, error_response
 from board.extensions import db
@@ -46,7 +46,7 @@ from board.routing.schemas import (
     SpecialtyChangeInput,
     UrgencyInput,
 )
-from board.validation import FieldError, InvalidInput, parse
+from board.validation import FieldError, InvalidInput, is_id, parse
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -307,7 +307,7 @@ def answer_record_request(request_id: int) -> Any:
 def reassign_assignment(assignment_id: int) -> Any:
     data = request.get_json(silent=True) or {}
     reviewer_id = data.get("reviewer_id") if isinstance(data, dict) else None
-    if reviewer_id is not None and not isinstance(reviewer_id, int):
+    if reviewer_id is not None and not is_id(reviewer_id):
         raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
     assignment = reviews.reassign(caller(), assignment_id, reviewer_id)
     return jsonify(ser.assignment_json(assignment))
@@ -317,7 +317,7 @@ def reassign_assignment(assignment_id: int) -> Any:
 @token_required
 def assign_reviewer(case_id: int) -> Any:
     reviewer_id = body().get("reviewer_id")
-    if not isinstance(reviewer_id, int):
+    if not is_id(reviewer_id):
         raise InvalidInput([FieldError("reviewer_id", "must be a whole number (a user id)")])
     assignment = reviews.assign_by_hand(caller(), case_id, reviewer_id)
     return jsonify(ser.assignment_json(assignment)), 201
@@ -483,6 +483,42 @@ def change_auto_reassign(case_id: int) -> Any:
     return jsonify(_case_payload(case_id))
 
 
+@bp.post("/cases/<int:case_id>/restricted")
+@token_required
+def restrict_case(case_id: int) -> Any:
+    data = parse(RestrictedInput, body())
+    case = cases.set_restricted(caller(), case_id, data.restricted)
+    return jsonify(_case_payload(case.id))
+
+
+@bp.post("/cases/<int:case_id>/break-glass")
+@token_required
+def break_glass(case_id: int) -> Any:
+    data = parse(BreakGlassInput, body())
+    grant = cases.break_glass(caller(), case_id, data.reason)
+    return jsonify(
+        {
+            "case_id": grant.case_id,
+            "granted_at": ser.iso(grant.granted_at),
+            "expires_at": ser.iso(grant.expires_at),
+        }
+    ), 201
+
+
+@bp.post("/institutions/<int:institution_id>/practice-sharing")
+@token_required
+def practice_sharing(institution_id: int) -> Any:
+    data = parse(PracticeSharingInput, body())
+    institution = auth_services.set_practice_sharing(caller(), institution_id, data.share)
+    return jsonify(
+        {
+            "id": institution.id,
+            "name": institution.name,
+            "share_cases_in_practice": institution.share_cases_in_practice,
+        }
+    )
+
+
 @bp.get("/availability")
 @token_required
 def list_availability() -> Any:
@@ -516,7 +552,8 @@ def analytics_dashboard() -> Any:
 @bp.errorhandler(404)
 @bp.errorhandler(405)
 def _api_http(exc: Any) -> Any:
-    return error_response(exc.code, exc.name)
+    # A 404 reads like a denied or missing object's: nothing tells the two apart.
+    return error_response(exc.code, "Not found" if exc.code == 404 else exc.name)
 
 
 __all__ = ["NotFound", "bp"]

@@ -37,6 +37,7 @@ FIELDS = (
     "source_ip",
     "request_id",
     "detail",
+    "severity",
     "prev_hash",
 )
 

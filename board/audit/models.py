@@ -49,3 +49,6 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
         from board.audit.chain import FIELDS
 
         return {name: getattr(self, name) for name in (*FIELDS, "row_hash")}
+
+    # "high" for what a reviewer of the trail must look at (break-glass); empty otherwise.
+    severity: Mapped[str | None] = mapped_column(String(10))

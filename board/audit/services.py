@@ -95,6 +95,7 @@ def record(
     object_id: int | None = None,
     outcome: str = "ok",
     detail: Mapping[str, Any] | None = None,
+    severity: str | None = None,
 ) -> AuditEvent:
     """Keeps one audit row with the caller's session; its commit writes it."""
     if actor is None and has_request_context() and current_user.is_authenticated:
@@ -111,6 +112,7 @@ def record(
         source_ip=request.remote_addr if has_request_context() else None,
         request_id=request_id(),
         detail=chain.check_detail(detail),
+        severity=severity,
     )
     session = db.session()
     if not session.in_transaction():

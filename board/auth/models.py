@@ -18,6 +18,11 @@ class Institution(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # Insurers whose networks include this institution's reviewers (domain.md, "Insurance").
     insurer_networks: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # The administrator's setting: referrers of this institution (one practice) see
+    # each other's cases; off, a referrer sees only the cases they submitted.
+    share_cases_in_practice: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -106,3 +111,18 @@ class WebSession(db.Model):  # type: ignore[name-defined,misc]
     data: Mapped[str] = mapped_column(Text)  # JSON, never pickle
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class BreakGlassGrant(db.Model):  # type: ignore[name-defined,misc]
+    """A coordinator opened a restricted case with a written reason: time-limited access
+    to that case for that coordinator (board/auth/policy.py)."""
+
+    __tablename__ = "break_glass_grants"
+    __table_args__ = (Index("ix_break_glass_grants_user_id_case_id", "user_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -13,7 +13,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
 from board.audit import services as audit
-from board.auth import mfa, passwords, throttle
+from board.auth import mfa, passwords, policy, throttle
 from board.auth.models import ApiToken, AvailabilityWindow, Institution, User
 from board.auth.roles import Role
 from board.db import utcnow
@@ -320,6 +320,30 @@ def change_role(admin: User, user_id: int, new_role: str) -> User:
 def all_accounts() -> list[User]:
     """Every account, for the administrator's accounts page."""
     return list(db.session.scalars(select(User).order_by(User.role, User.email)))
+
+
+def all_institutions(admin: User) -> list[Institution]:
+    policy.require_role(admin, Role.ADMIN)
+    return list(db.session.scalars(select(Institution).order_by(Institution.name)))
+
+
+def set_practice_sharing(admin: User, institution_id: int, share: bool) -> Institution:
+    """The administrator's setting per institution: its referrers see each other's
+    cases (a practice sharing its work) or only their own. Audited."""
+    policy.require_role(admin, Role.ADMIN)
+    institution = db.session.get(Institution, institution_id)
+    if institution is None:
+        raise NotFound()
+    if institution.share_cases_in_practice != share:
+        institution.share_cases_in_practice = share
+        audit.record(
+            "institution.practice_sharing_on" if share else "institution.practice_sharing_off",
+            actor=admin,
+            object_type="institution",
+            object_id=institution.id,
+        )
+    db.session.commit()
+    return institution
 
 
 # --- Reviewers' times away (routing passes them over: board/routing/policy.py) --------

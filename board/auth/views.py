@@ -233,7 +233,12 @@ def change_password() -> Page | Response:
 def accounts() -> Response | str:
     if current_user.role != Role.ADMIN:
         raise NotFound()
-    return render_template("auth/accounts.html", users=services.all_accounts(), roles=list(Role))
+    return render_template(
+        "auth/accounts.html",
+        users=services.all_accounts(),
+        roles=list(Role),
+        institutions=services.all_institutions(current_user._get_current_object()),  # type: ignore[attr-defined]
+    )
 
 
 @bp.post("/admin/accounts/<int:user_id>/role")
@@ -263,6 +268,21 @@ def change_role(user_id: int) -> Response:
 def reset_mfa(user_id: int) -> Response:
     user = services.reset_mfa(current_user._get_current_object(), user_id)  # type: ignore[attr-defined]
     flash(f"{user.name} sets up a new authenticator at their next sign-in.", "success")
+    return redirect(url_for("auth.accounts"), code=303)
+
+
+@bp.post("/admin/institutions/<int:institution_id>/practice-sharing")
+@login_required
+def practice_sharing(institution_id: int) -> Response:
+    """The administrator lets an institution's referrers share cases (or stops it)."""
+    admin: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    share = request.form.get("share") == "true"
+    institution = services.set_practice_sharing(admin, institution_id, share)
+    flash(
+        f"Referrers of {institution.name} now "
+        + ("see each other's cases." if share else "see only the cases they submitted."),
+        "success",
+    )
     return redirect(url_for("auth.accounts"), code=303)
 
 

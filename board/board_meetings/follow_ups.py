@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from board.audit import services as audit
+from board.auth import policy
 from board.auth.models import User
 from board.auth.roles import Role
 from board.board_meetings.models import FollowUpQuestion
@@ -25,7 +26,9 @@ RELEASED = (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED)
 
 def _released_own_case(referrer: User, case_id: int) -> Case:
     case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None or referrer.role != Role.REFERRER or case.referrer_id != referrer.id:
+    if case is None or not policy.can_edit_draft(
+        user_id=referrer.id, role=Role(referrer.role), referrer_id=case.referrer_id
+    ):
         raise NotFound()
     if case.status_enum not in RELEASED:
         raise Conflict("The second opinion has not been released yet")
@@ -77,11 +80,11 @@ def ask(referrer: User, case_id: int, question: str) -> FollowUpQuestion:
 
 
 def answer(coordinator: User, question_id: int, text: str) -> FollowUpQuestion:
-    if coordinator.role != Role.COORDINATOR:
-        raise NotFound()
+    policy.require_coordinator(coordinator)
     item = db.session.get(FollowUpQuestion, question_id, with_for_update=True)
     if item is None:
         raise NotFound()
+    policy.check_coordinated_case(coordinator, db.session.get(Case, item.case_id))
     if item.answer is not None:
         raise Conflict("This question has been answered; the addendum is not edited")
     if not text.strip():

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import delete, func, select
 
 from board.audit import services as audit
+from board.auth import policy
 from board.auth.models import User
 from board.auth.roles import Role
 from board.board_meetings.models import AgendaItem, Meeting, MeetingAttendance
@@ -25,8 +26,7 @@ MAX_WEEKS = 52
 
 
 def _require_coordinator(user: User) -> None:
-    if user.role != Role.COORDINATOR:
-        raise NotFound()
+    policy.require_coordinator(user)
 
 
 def _meeting(user: User, meeting_id: int) -> Meeting:

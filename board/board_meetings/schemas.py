@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from board.auth.roles import Specialty
 from board.cases.schemas import Diagnosis, Plan, Stage, Strict
+from board.validation import Id
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20000)]
 
@@ -40,15 +41,15 @@ class MoveInput(Strict):
 
 
 class AttendanceInput(Strict):
-    user_ids: list[int]
+    user_ids: list[Id]
 
 
 class AgendaInput(Strict):
-    case_id: int
+    case_id: Id
 
 
 class ReorderInput(Strict):
-    case_ids: list[int]
+    case_ids: list[Id]
 
 
 class FollowUpInput(Strict):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from board.audit import services as audit
+from board.auth import policy
 from board.auth.models import User
 from board.auth.roles import Role
 from board.board_meetings.follow_ups import questions_for
@@ -25,12 +26,8 @@ from board.reviews.services import assignments_for_case, reviews_for_case
 
 
 def _coordinated_case(user: User, case_id: int) -> Case:
-    if user.role != Role.COORDINATOR:
-        raise NotFound()
-    case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None:
-        raise NotFound()
-    return case
+    policy.require_coordinator(user)
+    return policy.check_coordinated_case(user, db.session.get(Case, case_id, with_for_update=True))
 
 
 def current_consensus(case_id: int) -> Consensus | None:
@@ -103,7 +100,9 @@ def release(coordinator: User, case_id: int) -> Case:
 
 def acknowledge(referrer: User, case_id: int) -> Case:
     case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None or case.referrer_id != referrer.id:
+    if case is None or not policy.can_edit_draft(
+        user_id=referrer.id, role=Role(referrer.role), referrer_id=case.referrer_id
+    ):
         raise NotFound()
     if case.status_enum is CaseStatus.ACKNOWLEDGED:
         return case

@@ -53,7 +53,9 @@ bp = Blueprint("board_meetings", __name__)
 @bp.post("/cases/<int:case_id>/consensus")
 @login_required
 def record_consensus(case_id: int) -> Page | Response:
-    user = me()
+    # The role first: a referrer or reviewer who may see the case must not get its
+    # page back with form errors for an action that is not theirs.
+    user = require_role(Role.COORDINATOR)
     # Empty medication rows are dropped and the rest renumbered, so each message
     # lands beside the row it is about when the form comes back.
     form = compact_rows(request.form)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from board.auth.models import Institution, User
@@ -37,6 +37,10 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
 
     # An urgent case is due in URGENT_REVIEW_DAYS instead of REVIEW_DAYS.
     urgent: Mapped[bool] = mapped_column(default=False)
+    # The referrer marks a case restricted (the patient is a staff member or a public
+    # figure): coordinators see it listed with the identity masked and open it only
+    # through break-glass (board/auth/policy.py).
+    restricted: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The coordinator's changes to the specialties routing requires (domain.md:
     # "the coordinator may add or remove any").
     added_specialties: Mapped[list[str]] = mapped_column(JSONType, default=list)

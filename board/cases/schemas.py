@@ -323,3 +323,21 @@ class CaseInput(Strict):
         if len(set(self.requested_specialties)) != len(self.requested_specialties):
             raise ValueError("requested_specialties lists a specialty twice")
         return self
+
+
+class RestrictedInput(Strict):
+    """The referrer restricts their case (a staff member or a public figure), or lifts it."""
+
+    restricted: bool
+
+
+class BreakGlassInput(Strict):
+    """A coordinator's written reason for opening a restricted case (board/auth/policy.py)."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class PracticeSharingInput(Strict):
+    """The administrator: whether the referrers of an institution share their cases."""
+
+    share: bool

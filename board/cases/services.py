@@ -14,7 +14,7 @@ from sqlalchemy import select
 from board import outbox
 from board.audit import services as audit
 from board.auth import policy
-from board.auth.models import User
+from board.auth.models import BreakGlassGrant, User
 from board.auth.roles import Role
 from board.cases.models import Case, CaseEvent, Record, RecordBlob
 from board.cases.rules import (
@@ -28,10 +28,10 @@ from board.cases.rules import (
 )
 from board.cases.schemas import CaseInput
 from board.db import utcnow
-from board.errors import Conflict, IncompleteCase, NotFound
+from board.errors import BreakGlassRequired, Conflict, IncompleteCase, NotFound
 from board.extensions import db
 from board.notifications import keys
-from board.notifications.services import notify
+from board.notifications.services import notify, notify_coordinators
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
@@ -94,8 +94,8 @@ def create_draft(referrer: User, data: CaseInput) -> Case:
 def new_draft(referrer: User, data: CaseInput) -> Case:
     """The draft, its timeline entry and audit row, flushed but not committed: for a
     service that creates more in the same transaction (the FHIR import)."""
-    if referrer.role != Role.REFERRER:
-        raise Conflict("Only a referring oncologist can submit a case")
+    # Another role gets a 404, like every role-only action (board/auth/policy.py).
+    policy.require_role(referrer, Role.REFERRER)
     case = Case(referrer_id=referrer.id, institution_id=referrer.institution_id)
     _apply(case, data)
     db.session.add(case)
@@ -150,12 +150,7 @@ def assigned_reviewer_ids(case_id: int) -> set[int]:
 
 
 def can_view(user: User, case: Case) -> bool:
-    return policy.can_view_case(
-        user_id=user.id,
-        role=Role(user.role),
-        referrer_id=case.referrer_id,
-        assigned_reviewer_ids=assigned_reviewer_ids(case.id),
-    )
+    return policy.access_to(user, case) is policy.Access.FULL
 
 
 def visible_case(user: User, case_id: int) -> Case | None:
@@ -204,12 +199,27 @@ def case_for_viewer(
     object_type: str = "case",
     object_id: int | None = None,
 ) -> Case:
-    """The case if this user may see it (audited), else NotFound (audited as denied)."""
+    """The case if this user may see it (audited), else NotFound (audited as denied);
+    a restricted case without a break-glass grant: BreakGlassRequired (audited)."""
+    case = db.session.get(Case, case_id)
+    access = policy.access_to(user, case) if case is not None else policy.Access.NONE
+    if case is not None and access is policy.Access.BREAK_GLASS:
+        # The coordinator knows the case exists (it is listed, masked): the row names it.
+        audit.record(
+            audit_action,
+            actor=user,
+            case_id=case.id,
+            object_type=object_type,
+            object_id=case.id if object_id is None else object_id,
+            outcome="denied",
+        )
+        db.session.commit()
+        raise BreakGlassRequired(case.id)
     return audit_access(
         user,
         audit_action,
         case_id,
-        visible_case(user, case_id),
+        case if access is policy.Access.FULL else None,
         object_type=object_type,
         object_id=object_id,
     )
@@ -226,7 +236,13 @@ def cases_for(user: User, *, status: str | None = None) -> list[Case]:
     query = select(Case).order_by(Case.id.desc())
     role = Role(user.role)
     if role is Role.REFERRER:
-        query = query.where(Case.referrer_id == user.id)
+        viewer = policy.viewer_of(user)
+        if viewer.shares_practice:
+            query = query.where(
+                (Case.referrer_id == user.id) | (Case.institution_id == user.institution_id)
+            )
+        else:
+            query = query.where(Case.referrer_id == user.id)
     elif role is not Role.COORDINATOR:
         return []
     if status:
@@ -368,11 +384,9 @@ def set_urgent(coordinator: User, case_id: int, urgent: bool) -> Case:
     # Imported here: the reviews models build on the case models.
     from board.reviews.models import OPEN_ASSIGNMENT, Assignment
 
-    if not policy.can_coordinate(Role(coordinator.role)):
-        raise NotFound()
-    case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None:
-        raise NotFound()
+    case = policy.check_coordinated_case(
+        coordinator, db.session.get(Case, case_id, with_for_update=True)
+    )
     if case.status_enum not in _DUE_DATE_OPEN:
         raise Conflict(
             f"The case is {case.status}; urgency can change only between submission and "
@@ -409,9 +423,12 @@ def withdraw(user: User, case_id: int, reason: str) -> Case:
     case = db.session.get(Case, case_id)
     role = Role(user.role)
     if case is None or not (
-        (role is Role.REFERRER and case.referrer_id == user.id) or policy.can_coordinate(role)
+        policy.can_edit_draft(user_id=user.id, role=role, referrer_id=case.referrer_id)
+        or policy.can_coordinate(role)
     ):
         raise NotFound()
+    if policy.can_coordinate(role):
+        policy.check_coordinated_case(user, case)
     if not reason.strip():
         raise InvalidInput([FieldError("reason", "is required to withdraw a case")])
     transition(case, CaseStatus.WITHDRAWN, actor=user, note=reason.strip())
@@ -420,3 +437,89 @@ def withdraw(user: User, case_id: int, reason: str) -> Case:
     )
     db.session.commit()
     return case
+
+
+# --- Restricted cases and break-glass (board/auth/policy.py) ----------------------------
+
+
+def set_restricted(referrer: User, case_id: int, restricted: bool) -> Case:
+    """The submitting referrer marks their case restricted (or not): a staff member or
+    a public figure. Coordinators then see it masked and open it only by break-glass."""
+    case = db.session.get(Case, case_id, with_for_update=True)
+    if case is None or not policy.can_mark_restricted(
+        user_id=referrer.id, role=Role(referrer.role), referrer_id=case.referrer_id
+    ):
+        raise NotFound()
+    if case.restricted != restricted:
+        case.restricted = restricted
+        audit.record(
+            "case.restrict" if restricted else "case.unrestrict",
+            actor=referrer,
+            case_id=case.id,
+            object_type="case",
+            object_id=case.id,
+        )
+    db.session.commit()
+    return case
+
+
+def restricted_case(coordinator: User, case_id: int) -> Case:
+    """The case a coordinator is about to break the glass on (no content is shown)."""
+    if not policy.can_break_glass(Role(coordinator.role)):
+        raise NotFound()
+    case = db.session.get(Case, case_id)
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def break_glass(coordinator: User, case_id: int, reason: str) -> BreakGlassGrant:
+    """A coordinator opens a restricted case with a written reason: access to that case
+    for BREAK_GLASS_MINUTES, audited at high severity, and the coordinators' team told."""
+    if not policy.can_break_glass(Role(coordinator.role)):
+        raise NotFound()
+    case = db.session.get(Case, case_id)
+    if case is None:
+        raise NotFound()
+    text = (reason or "").strip()
+    least = current_app.config["BREAK_GLASS_MIN_REASON"]
+    if len(text) < least:
+        raise InvalidInput(
+            [
+                FieldError(
+                    "reason",
+                    f"must say why you need this case, in at least {least} characters",
+                )
+            ]
+        )
+    if not case.restricted:
+        raise Conflict("This case is not restricted; open it as usual")
+    now = utcnow()
+    grant = BreakGlassGrant(
+        user_id=coordinator.id,
+        case_id=case.id,
+        reason=text,
+        granted_at=now,
+        expires_at=now + dt.timedelta(minutes=current_app.config["BREAK_GLASS_MINUTES"]),
+    )
+    db.session.add(grant)
+    db.session.flush()
+    audit.record(
+        "case.break_glass",
+        actor=coordinator,
+        case_id=case.id,
+        object_type="break_glass_grant",
+        object_id=grant.id,
+        severity="high",
+    )
+    # The team sees who opened which case; the reason stays in the grant (it may name
+    # the patient), never in a notification or an email.
+    notify_coordinators(
+        kind="break_glass",
+        case_id=case.id,
+        key=keys.break_glass(grant.id),
+        message=f"{coordinator.name} opened restricted case #{case.id} by break-glass "
+        f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC.",
+    )
+    db.session.commit()
+    return grant

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, flash, render_template, request
+from flask import Blueprint, current_app, flash, render_template, request
 from flask import Response as FlaskResponse
 from flask.blueprints import BlueprintSetupState
 from flask_login import login_required
@@ -421,6 +421,50 @@ def withdraw(case_id: int) -> Response:
     except Conflict as exc:
         flash(str(exc), "error")
     return see_other("cases.detail", case_id=case_id)
+
+
+# --- Restricted cases and break-glass (board/auth/policy.py) ----------------------------
+
+
+@bp.post("/cases/<int:case_id>/restricted")
+@login_required
+def restrict(case_id: int) -> Response:
+    user = require_role(Role.REFERRER)
+    case = cases.set_restricted(user, case_id, request.form.get("restricted") == "true")
+    flash(
+        "The case is restricted: coordinators open it only by break-glass."
+        if case.restricted
+        else "The restriction is lifted.",
+        "success",
+    )
+    return see_other("cases.detail", case_id=case_id)
+
+
+@bp.route("/cases/<int:case_id>/break-glass", methods=["GET", "POST"])
+@login_required
+def break_glass(case_id: int) -> Page | Response:
+    user = require_role(Role.COORDINATOR)
+    case = cases.restricted_case(user, case_id)
+    if not case.restricted:
+        return see_other("cases.detail", case_id=case_id)
+    values = {"reason": request.form.get("reason", "")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            grant = cases.break_glass(user, case_id, values["reason"])
+        except InvalidInput as exc:
+            errors = errors_by_field(exc.errors)
+        else:
+            flash(f"You may see this case until {grant.expires_at:%H:%M} UTC.", "success")
+            return see_other("cases.detail", case_id=case_id)
+    page = render_template(
+        "cases/break_glass.html",
+        case_id=case_id,
+        fs={"data": values, "errors": errors},
+        minutes=current_app.config["BREAK_GLASS_MINUTES"],
+        least=current_app.config["BREAK_GLASS_MIN_REASON"],
+    )
+    return (page, 422) if errors else page
 
 
 # --- The coordinator steers routing: specialties, urgency, auto-reassign ---------------

@@ -67,7 +67,7 @@ from board.reviews.models import (
     Severity,
     Verdict,
 )
-from board.validation import FieldError, InvalidInput
+from board.validation import MAX_ID, FieldError, InvalidInput
 
 DIMENSIONS = tuple(d.value for d in Dimension)
 # A verdict's level: concur, differ minor, differ major (the kappa categories too).
@@ -135,7 +135,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     raw_institution = (args.get("institution") or "").strip()
     institution_id: int | None = None
     if raw_institution:
-        if raw_institution.isdigit():
+        if raw_institution.isdigit() and int(raw_institution) <= MAX_ID:
             institution_id = int(raw_institution)
         else:
             errors.append(FieldError("institution", "must be an institution's id (a number)"))

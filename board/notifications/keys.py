@@ -103,3 +103,7 @@ def follow_up_asked(question_id: int) -> str:
 
 def follow_up_answered(question_id: int) -> str:
     return f"follow_up_answered:{question_id}"
+
+
+def break_glass(grant_id: int) -> str:
+    return f"break_glass:{grant_id}"

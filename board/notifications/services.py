@@ -100,6 +100,14 @@ def inbox(user: User, *, unread_only: bool = False, limit: int = 50) -> list[Not
 
 
 def mark_read(user: User, notification_id: int) -> None:
+    """Marks one of the user's own notifications read; anyone else's is a 404."""
+    owner = db.session.scalar(
+        select(Notification.user_id).where(Notification.id == notification_id)
+    )
+    if owner is None or owner != user.id:
+        from board.errors import NotFound
+
+        raise NotFound()
     db.session.execute(
         update(Notification)
         .where(
@@ -159,5 +167,6 @@ def _subject(note: Notification) -> str:
         "review_due": "Your review is due now",
         "routing_decision": "Routing needs your decision",
         "due_date_changed": "Your review's due date changed",
+        "break_glass": "A restricted case was opened by break-glass",
     }
     return titles.get(note.kind, "Tumor board notification") + case

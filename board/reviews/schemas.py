@@ -10,6 +10,7 @@ from board.auth.roles import Specialty
 from board.cases.schemas import Diagnosis, Plan, Stage, Strict
 from board.reviews.models import Dimension, Severity, Verdict
 from board.reviews.rules import DifferReason, Retest
+from board.validation import Id
 
 Rationale = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
 FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)]
@@ -100,4 +101,4 @@ class TieBreakInput(Strict):
     specialty: Specialty
     dimension: Dimension
     # Left out, the routing policy picks the least-loaded eligible reviewer.
-    reviewer_id: int | None = None
+    reviewer_id: Id | None = None

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from board.audit import services as audit
+from board.auth import policy
 from board.auth.models import User
 from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role
 from board.cases.models import Case
@@ -202,9 +203,13 @@ def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Revi
 
 
 def assignment_for_reviewer(reviewer: User, assignment_id: int) -> Assignment:
-    """The assignment with its case, if it is this reviewer's and still active (audited)."""
+    """The assignment with its case, if it is this reviewer's and the policy still lets
+    them see the case (open or signed, the case not withdrawn), audited."""
     assignment = _own_assignment(reviewer, assignment_id)
-    if assignment.status in (AssignmentStatus.DECLINED, AssignmentStatus.REASSIGNED):
+    if (
+        assignment.status not in ACTIVE_ASSIGNMENT
+        or policy.access_to(reviewer, assignment.case) is not policy.Access.FULL
+    ):
         raise NotFound()
     audit.record(
         "case_view",
@@ -237,8 +242,7 @@ def assignments_for_case(case_id: int) -> list[Assignment]:
 
 
 def _coordinator(user: User) -> None:
-    if user.role != Role.COORDINATOR:
-        raise NotFound()
+    policy.require_coordinator(user)
 
 
 @atomic
@@ -249,6 +253,7 @@ def reassign(coordinator: User, assignment_id: int, new_reviewer_id: int | None)
     assignment = db.session.get(Assignment, assignment_id, with_for_update=True)
     if assignment is None:
         raise NotFound()
+    policy.check_coordinated_case(coordinator, assignment.case)
     if assignment.status not in OPEN_ASSIGNMENT:
         raise Conflict(
             f"This assignment is {assignment.status}; only an open one can be reassigned"
@@ -295,9 +300,9 @@ def _assign_by_hand(
 ) -> Assignment:
     """Assigns a reviewer the coordinator chose. Replacing an assignment keeps its
     purpose (a tie-break stays a tie-break on the same dimension)."""
-    case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None:
-        raise NotFound()
+    case = policy.check_coordinated_case(
+        coordinator, db.session.get(Case, case_id, with_for_update=True)
+    )
     if case.status_enum not in REVIEWS_OPEN:
         raise Conflict(f"The case is {case.status}; reviewers can no longer be added")
     reviewer = db.session.get(User, reviewer_id)

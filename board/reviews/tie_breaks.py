@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from board.auth import policy
 from board.auth.models import User
-from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
+from board.auth.roles import SPECIALTY_LABEL, Specialty
 from board.cases.models import Case
 from board.cases.rules import REVIEW_PHASE
-from board.errors import Conflict, NotFound
+from board.errors import Conflict
 from board.extensions import db
 from board.reviews.models import (
     ACTIVE_ASSIGNMENT,
@@ -156,12 +157,11 @@ def request_tie_break(
     the least-loaded eligible one. The tie-break is due when the case is due (one
     deadline, the 7-day promise, rather than a clock of its own); the case goes
     back to in review until the tie-break review is in."""
-    if coordinator.role != Role.COORDINATOR:
-        raise NotFound()
+    policy.require_coordinator(coordinator)
     wanted, dim = _parse(specialty, dimension)
-    case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None:
-        raise NotFound()
+    case = policy.check_coordinated_case(
+        coordinator, db.session.get(Case, case_id, with_for_update=True)
+    )
     if case.status_enum not in REVIEW_PHASE:
         raise Conflict(f"The case is {case.status}; a tie-break can no longer be asked")
     disagreement = next(

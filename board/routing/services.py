@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from board.audit import services as audit
+from board.auth import policy
 from board.auth.models import AvailabilityWindow, Institution, User
 from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role, Specialty
 from board.cases.models import Case, Record
@@ -26,7 +27,7 @@ from board.cases.rules import (
 )
 from board.cases.services import transition
 from board.db import utcnow
-from board.errors import Conflict, NotFound
+from board.errors import Conflict
 from board.extensions import db
 from board.notifications import keys
 from board.notifications.services import notify, notify_coordinators
@@ -361,12 +362,10 @@ def requirements_for(case: Case) -> Requirements:
 
 
 def _case_for_coordinator(coordinator: User, case_id: int) -> Case:
-    if coordinator.role != Role.COORDINATOR:
-        raise NotFound()
-    case = db.session.get(Case, case_id, with_for_update=True)
-    if case is None:
-        raise NotFound()
-    return case
+    policy.require_coordinator(coordinator)
+    return policy.check_coordinated_case(
+        coordinator, db.session.get(Case, case_id, with_for_update=True)
+    )
 
 
 def _ordered(specialties: Iterable[Specialty]) -> list[str]:

@@ -14,7 +14,7 @@ cleanup does. Note for later migrations on SQLite: batch_alter_table on
 audit_events recreates the table and drops these triggers; create them again.
 
 Revision ID: e6auditchain01
-Revises: e6sessionmfa01
+Revises: e6breakglass01
 Create Date: 2026-11-25 03:00:00
 
 """
@@ -28,7 +28,7 @@ from board.audit import chain
 
 # revision identifiers, used by Alembic.
 revision = "e6auditchain01"
-down_revision = "e6sessionmfa01"
+down_revision = "e6breakglass01"
 branch_labels = None
 depends_on = None
 

@@ -287,7 +287,7 @@ def test_the_consensus_waits_for_every_review(client, people):
 def test_an_unknown_path_is_a_json_404(client):
     response = client.get("/api/v1/no-such-thing")
     assert response.status_code == 404
-    assert response.get_json()["error"] == "Not Found"
+    assert response.get_json()["error"] == "Not found"  # the words of a missing or denied object
 
 
 def test_unparseable_json_is_a_400_and_a_json_list_is_a_422(client, people):

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from tests.support.services import DATABASE_URL, REDIS_URL, require_services
+from tests.support.services import DATABASE_URL, REDIS_URL, require_services, truncate
 
 
 def _reset_schema() -> None:
@@ -62,15 +62,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
     with application.app_context():
         db.session.remove()
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         with db.engine.begin() as conn:
-            # The audit trail is append-only: its trigger refuses TRUNCATE, for the
-            # application too. The suite, as the table's owner, switches it off by name
-            # for this transaction only (DDL is transactional: the COMMIT below
-            # switches it back on with the emptied tables).
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate"))
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate"))
+            truncate(conn, [t.name for t in db.metadata.sorted_tables], restart_identity=True)
     _forget_login_failures()
 
 

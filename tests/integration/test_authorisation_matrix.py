@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from board.reviews.models import Assignment
 from board.routing.services import route_case
 from tests.support import factories as f
 from tests.support.api import Api
+from tests.support.services import truncate
 from tests.web.test_pages import World
 
 # --- The columns ----------------------------------------------------------------------
@@ -119,6 +121,7 @@ DEFAULT_IDS = {
     "window_id": "window",
     "notification_id": "notification",
     "institution_id": "institution",
+    "user_id": "surgeon",
 }
 
 MONDAY = dt.datetime(2030, 12, 2, 16, 0, tzinfo=dt.UTC)
@@ -151,6 +154,16 @@ RELEASED = {"case_id": "released"}
 AWAITING = {"case_id": "awaiting", "request_id": "record_request"}
 
 
+_unknown_accounts = itertools.count()
+
+
+def _nobody() -> dict[str, str]:
+    """A failed sign-in of an account that does not exist, a new one each time: the
+    throttle allows 5 failures per account (board/auth/throttle.py), the table sends 13."""
+    email = f"nobody{next(_unknown_accounts)}@example.test"
+    return {"email": email, "username": email, "password": "not a password"}
+
+
 def _pdf_upload(_: Seeded) -> dict[str, Any]:
     return {"kind": "pathology_report", "file": (io.BytesIO(f.pdf()), "pathology.pdf")}
 
@@ -161,8 +174,11 @@ MATRIX: list[Row] = [
     # Public and sign-in
     Row("/", "GET", PUBLIC),  # a redirect: home for a role, the sign-in page for anonymous
     Row("/login", "GET", PUBLIC),
-    Row("/login", "POST", PUBLIC, body={}, expect={r: "401" for r in ROLES}),
+    Row("/login", "POST", PUBLIC, body=lambda _: _nobody(), expect={r: "401" for r in ROLES}),
     Row("/logout", "POST", SIGNED_IN, fresh_login=True),
+    # The second factor's steps: without a password step just passed, back to /login.
+    Row("/login/code", "GET POST", PUBLIC),
+    Row("/login/enrol", "GET POST", PUBLIC),
     Row("/static/<path:filename>", "GET", PUBLIC),
     Row("/api/v1/openapi.json", "GET", PUBLIC),
     Row("/api/v1/health", "GET", PUBLIC),
@@ -171,13 +187,18 @@ MATRIX: list[Row] = [
         "/api/v1/auth/token",
         "POST",
         PUBLIC,
-        body={"username": "nobody@example.test", "password": "not a password"},
+        body=lambda _: _nobody(),
         expect={r: "401" for r in ROLES},
     ),
     Row("/inbox", "GET", SIGNED_IN),
     Row("/inbox/<int:notification_id>/read", "POST", REFERRER),
     # Administrator
     Row("/admin/accounts", "GET", ADMIN),
+    Row("/admin/accounts/<int:user_id>/role", "POST", ADMIN, body={"role": "coordinator"}),
+    Row("/admin/accounts/<int:user_id>/reset-mfa", "POST", ADMIN),
+    Row("/users/<int:user_id>/audit", "GET", COORDINATOR | ADMIN),
+    Row("/users/<int:user_id>/audit.csv", "GET", COORDINATOR | ADMIN),
+    Row("/account/password", "GET POST", SIGNED_IN),
     Row("/admin/institutions/<int:institution_id>/practice-sharing", "POST", ADMIN),
     Row(
         "/api/v1/institutions/<int:institution_id>/practice-sharing",
@@ -217,6 +238,35 @@ MATRIX: list[Row] = [
     Row("/cases/<int:case_id>/second-opinion", "GET", OPINION_READERS, ids=RELEASED),
     Row("/cases/<int:case_id>/second-opinion.pdf", "GET", OPINION_READERS, ids=RELEASED),
     Row("/cases/<int:case_id>/acknowledge", "POST", REFERRER, ids=RELEASED),
+    Row(
+        "/cases/<int:case_id>/follow-ups",
+        "POST",
+        REFERRER,
+        ids=RELEASED,
+        body={"question": "Would you repeat the HER2 test?"},
+    ),
+    Row(
+        "/cases/<int:case_id>/implementation",
+        "POST",
+        REFERRER,
+        ids=RELEASED,
+        body={"implementation": "fully"},
+    ),
+    Row("/cases/<int:case_id>/audit", "GET", COORDINATOR | ADMIN),
+    Row("/cases/<int:case_id>/audit.csv", "GET", COORDINATOR | ADMIN),
+    # Meetings (the coordinator's board)
+    Row("/meetings", "GET POST", COORDINATOR),
+    Row("/meetings/<int:meeting_id>", "GET", COORDINATOR),
+    Row("/meetings/<int:meeting_id>/move", "POST", COORDINATOR),
+    Row("/meetings/<int:meeting_id>/cancel", "POST", COORDINATOR),
+    Row("/meetings/<int:meeting_id>/attendance", "POST", COORDINATOR),
+    Row("/meetings/<int:meeting_id>/agenda", "POST", COORDINATOR),
+    Row("/meetings/<int:meeting_id>/agenda/order", "POST", COORDINATOR),
+    Row("/meetings/<int:meeting_id>/agenda/<int:case_id>/move", "POST", COORDINATOR, ids=RELEASED),
+    Row(
+        "/meetings/<int:meeting_id>/agenda/<int:case_id>/remove", "POST", COORDINATOR, ids=RELEASED
+    ),
+    Row("/follow-ups/<int:question_id>/answer", "POST", COORDINATOR, body={"answer": "Yes."}),
     # Reviewers: pages
     Row("/assignments", "GET", REVIEWERS),
     Row("/assignments/<int:assignment_id>", "GET", frozenset({"pathologist"})),
@@ -276,6 +326,13 @@ MATRIX: list[Row] = [
     ),
     Row("/api/v1/cases/<int:case_id>/release", "POST", COORDINATOR),
     Row("/api/v1/cases/<int:case_id>/second-opinion.pdf", "GET", OPINION_READERS, ids=RELEASED),
+    Row("/api/v1/cases/<int:case_id>/fhir", "GET", OPINION_READERS, ids=RELEASED),
+    Row(
+        "/api/v1/cases/import/fhir",
+        "POST",
+        REFERRERS,
+        body={"resourceType": "Bundle", "type": "collection", "entry": []},
+    ),
     Row("/api/v1/cases/<int:case_id>/acknowledge", "POST", REFERRER, ids=RELEASED),
     Row(
         "/api/v1/cases/<int:case_id>/follow-ups",
@@ -436,7 +493,7 @@ def _seed(app: Flask) -> tuple[dict[str, int], dict[str, int]]:
         select(AvailabilityWindow.id).where(AvailabilityWindow.user_id == ids["pathologist_b"])
     )
     assert window is not None
-    objects: dict[str, int] = {"window": window, "institution": home.id}
+    objects: dict[str, int] = {"window": window, "institution": home.id, "surgeon": ids["surgeon"]}
     client = app.test_client()
     api = {
         n: Api(client, db.session.get(User, ids[n]).email)  # type: ignore[union-attr]
@@ -532,7 +589,7 @@ def _restore(app: Flask) -> None:
         db.session.remove()
         tables = db.metadata.sorted_tables
         with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
+            truncate(conn, [t.name for t in tables], restart_identity=False)
             for table in tables:
                 copy = f'INSERT INTO public."{table.name}" SELECT * FROM {_SNAPSHOT}."{table.name}"'
                 conn.execute(text(copy))

@@ -33,6 +33,7 @@ from board.audit.chain import FIELDS
 from board.audit.models import AuditEvent
 from board.board_meetings import services as meetings
 from board.board_meetings.schemas import ConsensusInput
+from board.cases import services as cases
 from board.extensions import db
 from board.validation import parse
 from tests.support import factories as f
@@ -48,7 +49,9 @@ from tests.web.test_pages import (
     world,  # noqa: F401  (the fixture)
 )
 
-REQUIRED = (*(name for name in FIELDS if name != "detail"), "row_hash")
+# `detail` and `severity` are kept only where an action has them (a role change's roles,
+# break-glass's "high"); the steps below that have them check them.
+REQUIRED = (*(name for name in FIELDS if name not in ("detail", "severity")), "row_hash")
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Step:
     may_be_null: frozenset[str] = frozenset()
     outcome: str = "ok"
     detail: dict[str, Any] | None = None
+    severity: str | None = None
 
 
 def _client(w: World, who: str, **ids: int) -> Ready:
@@ -92,6 +96,12 @@ def _consensus(w: World, case_id: int) -> None:
             parse(ConsensusInput, {"summary": "The board concurs with the original opinion."}),
         )
     )
+
+
+def _restricted(w: World) -> int:
+    case_id = _routed(w)
+    w.run(lambda: cases.set_restricted(w.user("referrer"), case_id, True))
+    return case_id
 
 
 def _ready_for_board(w: World) -> int:
@@ -291,6 +301,17 @@ STEPS = [
         may_be_null=NO_CASE,
         detail={"old_role": "medical_oncologist", "new_role": "radiation_oncologist"},
     ),
+    Step(
+        actions.BREAK_GLASS,
+        "coordinator opens a restricted case with a written reason",
+        "coordinator",
+        lambda w: _client(w, "coordinator", case=_restricted(w)),
+        lambda w, r: r.client.post(
+            f"/cases/{r.ids['case']}/break-glass",
+            data={"reason": "Covering the board while the usual lead is away this week"},
+        ),
+        severity="high",
+    ),
 ]
 
 
@@ -323,6 +344,7 @@ def test_each_action_writes_exactly_one_complete_audit_row(world, step):  # noqa
     empty = {name for name in REQUIRED if getattr(row, name) in (None, "")}
     assert empty == set(step.may_be_null), f"empty: {sorted(empty)}"
     assert row.outcome == step.outcome
+    assert row.severity == step.severity
     assert row.at.tzinfo is not None and row.at.utcoffset() == dt.timedelta(0)
     assert started - dt.timedelta(seconds=1) <= row.at <= dt.datetime.now(dt.UTC)
     assert row.source_ip == "127.0.0.1"

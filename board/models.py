@@ -10,6 +10,7 @@ from board.board_meetings.models import (
     MeetingAttendance,
 )
 from board.cases.models import Case, CaseEvent, Record, RecordBlob, RecordRequest
+from board.concordance.models import CaseVerdictSummary, SpecialtyVerdictSummary
 from board.notifications.models import Notification
 from board.outbox.models import OutboxMessage
 from board.reviews.models import Assignment, Review, ReviewVerdict
@@ -22,6 +23,7 @@ __all__ = [
     "AvailabilityWindow",
     "Case",
     "CaseEvent",
+    "CaseVerdictSummary",
     "Consensus",
     "FollowUpQuestion",
     "Institution",
@@ -34,5 +36,6 @@ __all__ = [
     "RecordRequest",
     "Review",
     "ReviewVerdict",
+    "SpecialtyVerdictSummary",
     "User",
 ]

@@ -3,20 +3,26 @@ workload and the board's major-change rates beside the published ranges.
 
 Every figure is aggregated in the database (GROUP BY, COUNT ... FILTER, SUM) and
 comes back as a handful of rows; Python only turns those counts into shares,
-intervals and kappas (board.concordance.stats). Five queries in all:
+intervals and kappas (board.concordance.stats). The verdict figures are read from
+summaries the review signing service keeps, one row per case or per case and
+specialty instead of three verdicts per review (board.concordance.models and
+summaries). Five queries in all:
 
 1. verdict profiles: per case and dimension, how many signed reviews concur, differ
-   minor and differ major, grouped again by that profile (a few thousand rows for a
+   minor and differ major (case_verdict_summaries; specialty_verdict_summaries when
+   a specialty is selected), grouped by that profile (a few hundred rows for a
    hundred thousand cases). From these come the shares per review and per case,
    Fleiss' kappa (a case's profile is its subject) and the pathology and plan
    major-change rates;
 2. reviewer pairs: the cross-table of the primary reviewer's and the additional
-   reader's verdicts on the same case in the same specialty (Cohen's kappa);
-3. differ reasons, unnested from the JSON list in the database;
-4. cases: how many, how many released, and the turnaround median and 90th
-   percentile (percentile_cont on PostgreSQL). SQLite, the embedded `make run`
-   mode, has no percentile_cont: there the durations come back as one ordered
-   column of numbers and stats.percentile reads them (the same definition);
+   readers' verdicts on the same case in the same specialty (Cohen's kappa), from
+   the rows of specialty_verdict_summaries that have an additional reader;
+3. differ reasons (differ_reason_summaries: unnested from the JSON lists at signing);
+4. cases: how many, how many released, the turnaround median and 90th percentile
+   (percentile_cont on PostgreSQL) and the implementation outcomes. SQLite, the
+   embedded `make run` mode, has no percentile_cont: there the durations come back
+   as one ordered column of numbers and stats.percentile reads them (the same
+   definition);
 5. assignments per reviewer: open, overdue now, completed (the totals are their sums).
 
 Filters: the period is on the case's submission time (from and to are whole UTC

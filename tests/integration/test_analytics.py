@@ -23,11 +23,14 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import selectinload
 
 from board.audit.models import AuditEvent
@@ -49,12 +52,15 @@ from board.reviews.models import Assignment, Review, ReviewVerdict
 from board.reviews.schemas import ReviewInput
 from board.routing.services import route_case
 from board.validation import InvalidInput, parse
+from tests.integration.test_migrations import scratch_postgres  # noqa: F401  (a fixture)
 from tests.support import factories as f
 from tests.support.api import Api
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
 DAY = dt.timedelta(days=1)
+# The revision before the verdict summaries (migrations/versions/*_e5verdictsum01_*).
+BEFORE_SUMMARIES = "ad0ac8a49cdb"
 
 
 def differ(severity: str, *reasons: str) -> dict[str, Any]:
@@ -446,44 +452,74 @@ def test_the_api_serves_the_figures_to_coordinators_only(client, board):
     assert referrer.get("/analytics").status_code == 404
 
 
-def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):
-    """SQLite has no percentile_cont and no jsonb: the turnaround comes from one ordered
-    column of durations and the reasons from json_each, with the same answers."""
+@contextmanager
+def another_board(database_url: str) -> Iterator[None]:
+    """An app of the board on another database, inside its context, with nothing sent
+    out. Building an app makes its Celery instance the process default, so the
+    previous default is put back."""
     from celery import _state as celery_state
-    from flask_migrate import upgrade
 
     from board import create_app
 
     default, current = celery_state.default_app, getattr(celery_state._tls, "current_app", None)
-    embedded = create_app(
+    other = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'board.sqlite'}",
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "MAIL_PORT": 1,
         }
     )
     try:
-        with embedded.app_context():
-            upgrade()
-            b = seed_board()
-            d = analytics.dashboard(b.user("coordinator"), Filters())
-            assert (d.cases, d.reviews, d.differ_verdicts) == (7, 14, 6)
-            assert d.turnaround.median_days.value == pytest.approx(6.0)
-            assert d.turnaround.p90_days.value == pytest.approx(9.2)
-            assert [(r.reason, r.count) for r in d.reasons][:2] == [
-                ("histologic_type", 2),
-                ("systemic_therapy", 2),
-            ]
-            cohen = next(a.cohen for a in d.agreement if a.dimension == "diagnosis")
-            assert round(cohen.value, 3) == 0.5
-            later = analytics.dashboard(b.user("coordinator"), Filters(date_from=T1.date()))
-            assert (later.cases, later.reviews) == (2, 6)
-            assert (later.overdue_assignments, d.overdue_assignments) == (0, 1)
+        with other.app_context():
+            yield
             db.session.remove()
             db.engine.dispose()
     finally:
         celery_state.set_default_app(default)
         celery_state._set_current_app(current)
+
+
+def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):
+    """SQLite has no percentile_cont and no jsonb: the turnaround comes from one ordered
+    column of durations and the reasons from json_each, with the same answers."""
+    with another_board(f"sqlite:///{tmp_path / 'board.sqlite'}"):
+        upgrade()
+        b = seed_board()
+        d = analytics.dashboard(b.user("coordinator"), Filters())
+        assert (d.cases, d.reviews, d.differ_verdicts) == (7, 14, 6)
+        assert d.turnaround.median_days.value == pytest.approx(6.0)
+        assert d.turnaround.p90_days.value == pytest.approx(9.2)
+        assert [(r.reason, r.count) for r in d.reasons][:2] == [
+            ("histologic_type", 2),
+            ("systemic_therapy", 2),
+        ]
+        cohen = next(a.cohen for a in d.agreement if a.dimension == "diagnosis")
+        assert round(cohen.value, 3) == 0.5
+        later = analytics.dashboard(b.user("coordinator"), Filters(date_from=T1.date()))
+        assert (later.cases, later.reviews) == (2, 6)
+        assert (later.overdue_assignments, d.overdue_assignments) == (0, 1)
+        assert stored_summaries() == recounted_summaries()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+def test_the_migration_backfills_the_summaries_the_signing_service_keeps(engine, tmp_path, request):
+    """Reviews signed before the summaries existed are counted by the migration that
+    adds them (e5verdictsum01), to the same rows the service writes."""
+    if engine == "postgresql":
+        url = request.getfixturevalue("scratch_postgres")
+    else:
+        url = f"sqlite:///{tmp_path / 'board.sqlite'}"
+    with another_board(url):
+        upgrade()
+        seed_board()
+        kept = stored_summaries()
+        assert kept == recounted_summaries()
+        assert len(kept["differ_reason_summaries"]) == 7
+        db.session.commit()  # Alembic migrates on a connection of its own
+        downgrade(revision=BEFORE_SUMMARIES)
+        assert "case_verdict_summaries" not in inspect(db.engine).get_table_names()
+        upgrade()
+        assert stored_summaries() == kept
 
 
 # --- The verdict summaries against a recount from the reviews ------------------------

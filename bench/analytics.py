@@ -12,19 +12,20 @@ cases. This script measures it; it is never a timed test.
    `flask db upgrade` in a subprocess, as a deployment would.
 2. Seeds the cases, assignments, signed reviews and verdicts in realistic
    proportions with INSERT ... SELECT over generate_series, in SQL (a fixed
-   setseed, so every run seeds the same board), then ANALYZEs. A database that
-   already holds the requested number of cases is reused (--reseed starts over).
+   setseed, so every run seeds the same board), then counts the verdict summaries
+   the review signing service would have kept (board.concordance.summaries.rebuild:
+   the seed goes around the service) and ANALYZEs. A database that already holds
+   the requested number of cases is reused (--reseed starts over); its summaries
+   were written by the seed or backfilled by the migration that added them.
 3. Calls board.concordance.services.dashboard() in-process, in an app context,
-   `--runs` times with no filter and again with a typical filter, and a trivial
+   `--runs` times with no filter and again with two typical filters, and a trivial
    baseline query (SELECT count(*) FROM cases) as many times in the same run, and
-   prints the median and 95th percentile of each.
+   prints the median and 95th percentile of each, the dashboard's ratio to the
+   baseline, and the median of each of the dashboard's five queries (so the one that
+   regressed shows).
 4. With --try-indexes, creates candidate indexes in the bench database only,
    measures again, and drops them (migrations are reviewed like code; this only
    reports what an index would buy).
-5. With --try-summary, builds in the bench database only the per-case summary a
-   migration could keep up to date at each signed review (the nine verdict counts
-   and the worst pathology diagnosis per case), and times the widest query read
-   from it instead of from the verdicts; then drops it.
 
 BENCH_ANALYTICS_CASES changes the default number of cases. The load average is
 printed beside the figures: the machine is shared, and a busy one slows every figure.
@@ -59,15 +60,19 @@ CANDIDATE_INDEXES = {
     "ix_bench_cases_submitted_at": (
         "CREATE INDEX ix_bench_cases_submitted_at ON cases (submitted_at)"
     ),
-    "ix_bench_assignments_additional": (
-        "CREATE INDEX ix_bench_assignments_additional ON assignments (case_id, specialty) "
-        "WHERE purpose = 'additional'"
-    ),
-    "ix_bench_review_verdicts_differ": (
-        "CREATE INDEX ix_bench_review_verdicts_differ ON review_verdicts (review_id) "
-        "WHERE verdict = 'differ'"
+    "ix_bench_assignments_reviewer_status": (
+        "CREATE INDEX ix_bench_assignments_reviewer_status "
+        "ON assignments (reviewer_id, status) INCLUDE (due_at, case_id)"
     ),
 }
+# The dashboard's five queries (board.concordance.services.compute), timed one by one.
+QUERIES = (
+    ("_verdict_profiles", "verdict profiles (concordance, Fleiss)"),
+    ("_pair_table", "reviewer pairs (Cohen)"),
+    ("_reason_counts", "differ reasons"),
+    ("_turnaround", "cases, turnaround, implementation"),
+    ("_workload", "workload per reviewer"),
+)
 
 # Reviewers per role, and the specialty each reviews (board.auth.roles).
 REVIEWERS = (
@@ -271,12 +276,13 @@ def migrate(url: str) -> None:
     )
 
 
-def seed(engine: Engine, cases: int, reseed: bool) -> None:
+def seed(engine: Engine, cases: int, reseed: bool) -> bool:
+    """Seeds the board unless it is there already; True when it seeded."""
     with engine.connect() as conn:
         have = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
     if have == cases and not reseed:
         print(f"reusing the seeded database ({have} cases)")
-        return
+        return False
     started = time.perf_counter()
     with engine.begin() as conn:
         tables = conn.execute(
@@ -292,9 +298,21 @@ def seed(engine: Engine, cases: int, reseed: bool) -> None:
         conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate"))
         for statement in seed_sql(cases):
             conn.execute(text(statement))
+    print(f"seeded in {time.perf_counter() - started:.1f} s")
+    return True
+
+
+def count_summaries(engine: Engine) -> None:
+    """What submit_review would have kept, for the reviews the seed wrote in SQL."""
+    from board.concordance import summaries
+    from board.extensions import db
+
+    started = time.perf_counter()
+    summaries.rebuild()
+    db.session.commit()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
-    print(f"seeded in {time.perf_counter() - started:.1f} s")
+    print(f"verdict summaries counted in {time.perf_counter() - started:.1f} s")
 
 
 def counts(engine: Engine) -> str:
@@ -304,46 +322,6 @@ def counts(engine: Engine) -> str:
             for table in ("cases", "assignments", "reviews", "review_verdicts")
         }
     return ", ".join(f"{n:,} {table}" for table, n in found.items())
-
-
-SUMMARY_SQL = """
-CREATE UNLOGGED TABLE bench_case_profile AS
-SELECT r.case_id,
-  sum(CASE v.dimension
-        WHEN 'diagnosis' THEN CASE WHEN v.verdict = 'concur' THEN 1
-                                   WHEN v.severity = 'major' THEN 1024 ELSE 32 END
-        WHEN 'stage' THEN CASE WHEN v.verdict = 'concur' THEN 32768
-                               WHEN v.severity = 'major' THEN 33554432 ELSE 1048576 END
-        ELSE 0 END)::int AS pack0,
-  sum(CASE WHEN v.dimension = 'plan'
-           THEN CASE WHEN v.verdict = 'concur' THEN 1
-                     WHEN v.severity = 'major' THEN 1024 ELSE 32 END
-           ELSE 0 END)::int AS pack1,
-  max(CASE WHEN v.verdict = 'concur' THEN 0 WHEN v.severity = 'major' THEN 2 ELSE 1 END)
-    FILTER (WHERE v.dimension = 'diagnosis' AND a.specialty = 'pathology') AS pathology
-FROM review_verdicts v JOIN reviews r ON r.id = v.review_id
-JOIN assignments a ON a.id = r.assignment_id
-GROUP BY r.case_id
-"""
-SUMMARY_READ = "SELECT pack0, pack1, pathology, count(*) FROM bench_case_profile GROUP BY 1, 2, 3"
-
-
-def try_summary(engine: Engine, runs: int) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS bench_case_profile"))
-        conn.execute(text(SUMMARY_SQL))
-        conn.execute(text("ALTER TABLE bench_case_profile ADD PRIMARY KEY (case_id)"))
-        conn.execute(text("ANALYZE bench_case_profile"))
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SET jit = off"))
-            summary(
-                "verdict profiles read from a per-case summary",
-                timed(lambda: conn.execute(text(SUMMARY_READ)).all(), runs),
-            )
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS bench_case_profile"))
 
 
 def timed(fn: Callable[[], object], runs: int) -> list[float]:
@@ -363,6 +341,42 @@ def summary(label: str, ms: list[float]) -> float:
     return median
 
 
+class QueryClock:
+    """Times the dashboard's five queries while it runs: each service function is
+    wrapped for the duration of the benchmark (instrumentation, never in the app)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, list[float]] = {name: [] for name, _ in QUERIES}
+
+    def __enter__(self) -> QueryClock:
+        from board.concordance import services as analytics
+
+        self.originals = {name: getattr(analytics, name) for name, _ in QUERIES}
+        for name, original in self.originals.items():
+            setattr(analytics, name, self._timed(name, original))
+        return self
+
+    def _timed(self, name: str, original: Callable[..., object]) -> Callable[..., object]:
+        def run(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.ms[name].append((time.perf_counter() - started) * 1000)
+
+        return run
+
+    def __exit__(self, *exc: object) -> None:
+        from board.concordance import services as analytics
+
+        for name, original in self.originals.items():
+            setattr(analytics, name, original)
+
+    def report(self) -> None:
+        for name, label in QUERIES:
+            summary(f"    {label}", self.ms[name][1:])  # the first ran in the warm-up
+
+
 def measure(runs: int) -> float:
     from sqlalchemy import select
 
@@ -379,26 +393,21 @@ def measure(runs: int) -> float:
         }
     )
     baseline = timed(lambda: db.session.execute(text("SELECT count(*) FROM cases")).scalar(), runs)
-
-    def profiles_only() -> object:
-        # The widest of the dashboard's five queries, alone (as compute() runs it).
-        db.session.execute(text("SET LOCAL jit = off"))
-        db.session.execute(text("SET LOCAL work_mem = '32MB'"))
-        found = analytics._verdict_profiles(analytics.Filters())
-        db.session.commit()
-        return found
-
-    widest = timed(profiles_only, runs)
-    everything = timed(lambda: analytics.dashboard(coordinator, analytics.Filters()), runs)
-    filtered = timed(lambda: analytics.dashboard(coordinator, year_ago), runs)
-    specialty = timed(
-        lambda: analytics.dashboard(coordinator, analytics.Filters(specialty="pathology")), runs
-    )
     summary("baseline: SELECT count(*) FROM cases", baseline)
-    summary("verdict profiles alone (the widest query)", widest)
-    median = summary("dashboard(), no filter", everything)
-    summary("dashboard(), last 12 months, post-surgery", filtered)
-    summary("dashboard(), pathology only", specialty)
+    base = stats.percentile(baseline, 0.5).value or 0.0
+    median = 0.0
+    for label, filters in (
+        ("dashboard(), no filter", analytics.Filters()),
+        ("dashboard(), last 12 months, post-surgery", year_ago),
+        ("dashboard(), pathology only", analytics.Filters(specialty="pathology")),
+    ):
+        with QueryClock() as clock:
+            ms = timed(lambda f=filters: analytics.dashboard(coordinator, f), runs)
+        found = summary(label, ms)
+        if base:
+            print(f"    {'ratio to the baseline':<42} {found / base:8.0f} x")
+        clock.report()
+        median = median or found  # the budget is on the first: no filter
     return median
 
 
@@ -414,7 +423,6 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--try-indexes", action="store_true")
-    parser.add_argument("--try-summary", action="store_true")
     args = parser.parse_args()
 
     server = os.environ.get("BENCH_POSTGRES", "postgres@127.0.0.1:5432")
@@ -424,13 +432,15 @@ def main() -> int:
     ensure_database(url)
     migrate(url)
     engine = create_engine(url)
-    seed(engine, args.cases, args.reseed)
+    seeded = seed(engine, args.cases, args.reseed)
     print(f"board: {counts(engine)}")
 
     from board import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "CELERY": {"broker_url": "memory://"}})
     with app.app_context():
+        if seeded:
+            count_summaries(engine)
         print(f"schema as migrated, {args.runs} runs each (load average {_load()}):")
         median = measure(args.runs)
         if args.try_indexes:
@@ -451,9 +461,6 @@ def main() -> int:
                 with engine.begin() as conn:
                     for name in CANDIDATE_INDEXES:
                         conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-    if args.try_summary:
-        print(f"with a per-case summary table (load average {_load()}):")
-        try_summary(engine, args.runs)
     engine.dispose()
     print(f"load average at the end {_load()}")
     verdict = "within" if median < BUDGET_MS else "OVER"

@@ -10,6 +10,7 @@ from board.board_meetings.models import (
     MeetingAttendance,
 )
 from board.cases.models import Case, CaseEvent, Record, RecordBlob, RecordRequest
+from board.concordance.models import CaseVerdictSummary, SpecialtyVerdictSummary
 from board.fhir.models import FhirImport
 from board.notifications.models import Notification
 from board.outbox.models import OutboxMessage
@@ -23,6 +24,7 @@ __all__ = [
     "AvailabilityWindow",
     "Case",
     "CaseEvent",
+    "CaseVerdictSummary",
     "Consensus",
     "FhirImport",
     "FollowUpQuestion",
@@ -36,5 +38,6 @@ __all__ = [
     "RecordRequest",
     "Review",
     "ReviewVerdict",
+    "SpecialtyVerdictSummary",
     "User",
 ]

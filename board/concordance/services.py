@@ -3,20 +3,26 @@ workload and the board's major-change rates beside the published ranges.
 
 Every figure is aggregated in the database (GROUP BY, COUNT ... FILTER, SUM) and
 comes back as a handful of rows; Python only turns those counts into shares,
-intervals and kappas (board.concordance.stats). Five queries in all:
+intervals and kappas (board.concordance.stats). The verdict figures are read from
+summaries the review signing service keeps, one row per case or per case and
+specialty instead of three verdicts per review (board.concordance.models and
+summaries). Five queries in all:
 
 1. verdict profiles: per case and dimension, how many signed reviews concur, differ
-   minor and differ major, grouped again by that profile (a few thousand rows for a
+   minor and differ major (case_verdict_summaries; specialty_verdict_summaries when
+   a specialty is selected), grouped by that profile (a few hundred rows for a
    hundred thousand cases). From these come the shares per review and per case,
    Fleiss' kappa (a case's profile is its subject) and the pathology and plan
    major-change rates;
 2. reviewer pairs: the cross-table of the primary reviewer's and the additional
-   reader's verdicts on the same case in the same specialty (Cohen's kappa);
-3. differ reasons, unnested from the JSON list in the database;
-4. cases: how many, how many released, and the turnaround median and 90th
-   percentile (percentile_cont on PostgreSQL). SQLite, the embedded `make run`
-   mode, has no percentile_cont: there the durations come back as one ordered
-   column of numbers and stats.percentile reads them (the same definition);
+   readers' verdicts on the same case in the same specialty (Cohen's kappa), from
+   the rows of specialty_verdict_summaries that have an additional reader;
+3. differ reasons (differ_reason_summaries: unnested from the JSON lists at signing);
+4. cases: how many, how many released, the turnaround median and 90th percentile
+   (percentile_cont on PostgreSQL) and the implementation outcomes. SQLite, the
+   embedded `make run` mode, has no percentile_cont: there the durations come back
+   as one ordered column of numbers and stats.percentile reads them (the same
+   definition);
 5. assignments per reviewer: open, overdue now, completed (the totals are their sums).
 
 Filters: the period is on the case's submission time (from and to are whole UTC
@@ -36,8 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, extract, func, select, text, true
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, extract, func, select, text
 
 from board.audit import services as audit
 from board.auth.models import Institution, User
@@ -45,6 +50,11 @@ from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role, Specialt
 from board.cases.models import Case
 from board.cases.rules import TIMEPOINT_LABEL, Timepoint
 from board.concordance import stats
+from board.concordance.models import (
+    CaseVerdictSummary,
+    DifferReasonSummary,
+    SpecialtyVerdictSummary,
+)
 from board.concordance.published import (
     PATHOLOGY_MAJOR,
     PLAN_MAJOR,
@@ -53,6 +63,7 @@ from board.concordance.published import (
     compare_with_range,
 )
 from board.concordance.stats import Estimate, Kappa
+from board.concordance.summaries import COUNT_COLUMNS, DIMENSIONS, LEVELS
 from board.db import utcnow
 from board.errors import NotFound
 from board.extensions import db
@@ -61,17 +72,11 @@ from board.reviews.models import (
     Assignment,
     AssignmentStatus,
     Dimension,
-    Purpose,
-    Review,
-    ReviewVerdict,
-    Severity,
-    Verdict,
 )
 from board.validation import MAX_ID, FieldError, InvalidInput
 
-DIMENSIONS = tuple(d.value for d in Dimension)
-# A verdict's level: concur, differ minor, differ major (the kappa categories too).
-LEVELS = ("concur", "minor", "major")
+# DIMENSIONS and LEVELS (concur, differ minor, differ major: the kappa categories
+# too) come from board.concordance.summaries.
 ANALYTICS_ROLES = (Role.COORDINATOR, Role.ADMIN)
 
 
@@ -157,17 +162,6 @@ def _case_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     if filters.institution_id is not None:
         conditions.append(Case.institution_id == filters.institution_id)
     return conditions
-
-
-def _reviews_in(query: Select[Any], filters: Filters) -> Select[Any]:
-    """Narrows a query over reviews (joined to their assignment) to the selection. Only
-    submitted cases have reviews, so the cases table is joined only when a case filter
-    asks for it."""
-    if filters.narrows_cases:
-        query = query.join(Case, Case.id == Review.case_id).where(*_case_conditions(filters))
-    if filters.specialty:
-        query = query.where(Assignment.specialty == filters.specialty)
-    return query
 
 
 # --- The figures --------------------------------------------------------------------
@@ -263,14 +257,6 @@ class Dashboard:
     implementation: Implementation
 
 
-def _level() -> ColumnElement[int]:
-    return case(
-        (ReviewVerdict.verdict == Verdict.CONCUR.value, 0),
-        (ReviewVerdict.severity == Severity.MAJOR.value, 2),
-        else_=1,
-    )
-
-
 @dataclass(frozen=True)
 class _Profiles:
     per_review: dict[str, Counter[str]]
@@ -280,113 +266,48 @@ class _Profiles:
     pathology_major: int
 
 
-# Per case, the nine counts (dimension x level) travel packed in two integer sums, each
-# count in CELL_BITS bits: one SUM instead of nine filtered COUNTs halves the time of
-# the widest query (bench/analytics.py). A count that outgrew its cell (32 reviews of
-# one case agreeing on a dimension) is caught and the exact query answers instead.
-CELL_BITS = 5
-_PACKS = (("diagnosis", "stage"), ("plan",))
-
-
-def _level_conditions() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    concur = ReviewVerdict.verdict == Verdict.CONCUR.value
-    major = and_(
-        ReviewVerdict.verdict == Verdict.DIFFER.value,
-        ReviewVerdict.severity == Severity.MAJOR.value,
-    )
-    return concur, major
-
-
-def _packed(dimensions: tuple[str, ...]) -> ColumnElement[int]:
-    concur, major = _level_conditions()
-    whens: list[tuple[ColumnElement[bool], int]] = []
-    for i, dimension in enumerate(dimensions):
-        shift = CELL_BITS * 3 * i
-        on = ReviewVerdict.dimension == dimension
-        whens += [
-            (and_(on, concur), 1 << shift),
-            (and_(on, major), 1 << (shift + 2 * CELL_BITS)),
-            (on, 1 << (shift + CELL_BITS)),  # a differ that is not major is minor
-        ]
-    return func.sum(case(*whens, else_=0))
-
-
-def _unpack(packs: tuple[int, ...]) -> dict[str, tuple[int, int, int]]:
-    mask = (1 << CELL_BITS) - 1
-    out = {}
-    for dimensions, packed in zip(_PACKS, packs, strict=True):
-        for i, dimension in enumerate(dimensions):
-            shift = CELL_BITS * 3 * i
-            n0, n1, n2 = ((packed >> (shift + CELL_BITS * j)) & mask for j in range(3))
-            out[dimension] = (n0, n1, n2)
-    return out
-
-
-def _verdicts_joined(columns: list[Any], filters: Filters) -> Select[Any]:
-    return _reviews_in(
-        select(*columns)
-        .select_from(ReviewVerdict)
-        .join(Review, Review.id == ReviewVerdict.review_id)
-        .join(Assignment, Assignment.id == Review.assignment_id),
-        filters,
-    ).group_by(Review.case_id)
-
-
-def _pathology_worst() -> ColumnElement[int]:
-    pathology_diagnosis = and_(
-        Assignment.specialty == Specialty.PATHOLOGY.value,
-        ReviewVerdict.dimension == Dimension.DIAGNOSIS.value,
-    )
-    return func.max(_level()).filter(pathology_diagnosis).label("pathology")
+def _worst(concur: int, minor: int, major: int) -> int | None:
+    return 2 if major else 1 if minor else 0 if concur else None
 
 
 def _profile_rows(filters: Filters) -> list[tuple[dict[str, tuple[int, int, int]], Any, int]]:
-    """(counts per dimension, worst pathology diagnosis level, cases with that profile)."""
-    sums = [_packed(d).label(f"pack{i}") for i, d in enumerate(_PACKS)]
-    per_case = _verdicts_joined(
-        [*sums, _pathology_worst(), func.count().label("verdicts")], filters
-    ).subquery()
-    grouped = list(per_case.c)
-    rows = db.session.execute(select(*grouped, func.count()).group_by(*grouped)).all()
+    """(counts per dimension, worst pathology diagnosis level, cases with that profile),
+    grouped in the database from the verdict summaries: one row per case (all
+    specialties), or per case in the selected specialty."""
+    summary: type[CaseVerdictSummary] | type[SpecialtyVerdictSummary]
+    summary = SpecialtyVerdictSummary if filters.specialty else CaseVerdictSummary
+    counts = [getattr(summary, name) for name in COUNT_COLUMNS]
+    grouped = list(counts)
+    if not filters.specialty:
+        grouped.append(CaseVerdictSummary.pathology_diagnosis)
+    query = select(*grouped, func.count()).group_by(*grouped)
+    if filters.specialty:
+        query = query.where(SpecialtyVerdictSummary.specialty == filters.specialty)
+    if filters.narrows_cases:
+        query = query.join(Case, Case.id == summary.case_id).where(*_case_conditions(filters))
     out = []
-    for *packs, pathology, verdicts, cases in rows:
-        counts = _unpack(tuple(int(p) for p in packs))
-        if sum(sum(c) for c in counts.values()) != verdicts:
-            return _exact_profile_rows(filters)
-        out.append((counts, pathology, cases))
+    for row in db.session.execute(query).all():
+        cases = int(row[-1])
+        profile = {
+            d: (int(row[3 * i]), int(row[3 * i + 1]), int(row[3 * i + 2]))
+            for i, d in enumerate(DIMENSIONS)
+        }
+        if not filters.specialty:
+            pathology = row[len(COUNT_COLUMNS)]
+        elif filters.specialty == Specialty.PATHOLOGY.value:
+            # Every review in the selection is a pathology review.
+            pathology = _worst(*profile[Dimension.DIAGNOSIS.value])
+        else:
+            pathology = None
+        out.append((profile, pathology, cases))
     return out
 
 
-def _exact_profile_rows(
-    filters: Filters,
-) -> list[tuple[dict[str, tuple[int, int, int]], Any, int]]:
-    """The same profiles as nine filtered counts: slower, with no limit on a count."""
-    level = _level()
-    counts = [
-        func.count()
-        .filter(and_(ReviewVerdict.dimension == dimension, level == index))
-        .label(f"{dimension}_{index}")
-        for dimension in DIMENSIONS
-        for index in range(len(LEVELS))
-    ]
-    per_case = _verdicts_joined([*counts, _pathology_worst()], filters).subquery()
-    grouped = list(per_case.c)
-    rows = db.session.execute(select(*grouped, func.count()).group_by(*grouped)).all()
-    return [
-        (
-            {d: tuple(profile[3 * i : 3 * i + 3]) for i, d in enumerate(DIMENSIONS)},  # type: ignore[misc]
-            pathology,
-            cases,
-        )
-        for *profile, pathology, cases in rows
-    ]
-
-
 def _verdict_profiles(filters: Filters) -> _Profiles:
-    """One pass over the verdicts grouped by case: per case and dimension, how many
-    reviews concur, differ minor and differ major, and the worst pathology diagnosis
-    verdict. Grouped again by that profile, the hundred thousand cases of a large
-    board come back as a few thousand rows; the figures are read from those."""
+    """Per case and dimension, how many signed reviews concur, differ minor and differ
+    major, and the worst pathology diagnosis verdict, grouped by that profile: the
+    hundred thousand cases of a large board come back as a few hundred rows; the
+    figures are read from those."""
     per_review: dict[str, Counter[str]] = defaultdict(Counter)
     per_case_levels: dict[str, Counter[str]] = defaultdict(Counter)
     fleiss: dict[str, Counter[tuple[int, ...]]] = defaultdict(Counter)
@@ -413,79 +334,48 @@ def _pair_table(filters: Filters) -> dict[str, Counter[tuple[str, str]]]:
     """The primary reviewer's verdict against the additional reader's, per dimension:
     one item per (primary, additional) pair of signed reviews on one case in one
     specialty. Tie-break reviews are left out: they are requested only where the
-    first two readers disagree, so pairing them would understate agreement."""
-    first_assignment, second_assignment = aliased(Assignment), aliased(Assignment)
-    first_review, second_review = aliased(Review), aliased(Review)
-    first, second = aliased(ReviewVerdict), aliased(ReviewVerdict)
+    first two readers disagree, so pairing them would understate agreement.
 
-    def level(verdict: Any) -> ColumnElement[int]:
-        return case(
-            (verdict.verdict == Verdict.CONCUR.value, 0),
-            (verdict.severity == Severity.MAJOR.value, 2),
-            else_=1,
-        )
-
-    first_level, second_level = level(first), level(second)
+    Read from the per-specialty summaries: a row holds the primary reviewer's level and
+    how many additional readers gave each level, so summing the additional counts per
+    primary level gives the cross-table."""
+    s = SpecialtyVerdictSummary
+    primaries = [getattr(s, f"primary_{d}") for d in DIMENSIONS]
+    additional = [getattr(s, f"additional_{name}") for name in COUNT_COLUMNS]
     query = (
-        select(first.dimension, first_level, second_level, func.count())
-        .select_from(second_assignment)
-        .join(
-            first_assignment,
-            and_(
-                first_assignment.case_id == second_assignment.case_id,
-                first_assignment.specialty == second_assignment.specialty,
-                first_assignment.purpose == Purpose.PRIMARY.value,
-            ),
-        )
-        .join(first_review, first_review.assignment_id == first_assignment.id)
-        .join(second_review, second_review.assignment_id == second_assignment.id)
-        .join(first, first.review_id == first_review.id)
-        .join(
-            second,
-            and_(second.review_id == second_review.id, second.dimension == first.dimension),
-        )
-        .where(second_assignment.purpose == Purpose.ADDITIONAL.value)
+        select(*primaries, *(func.sum(c) for c in additional))
+        .where(s.additional_reviews > 0)
+        .group_by(*primaries)
     )
-    if filters.narrows_cases:
-        query = query.join(Case, Case.id == first_assignment.case_id).where(
-            *_case_conditions(filters)
-        )
     if filters.specialty:
-        query = query.where(first_assignment.specialty == filters.specialty)
-    query = query.group_by(first.dimension, first_level, second_level)
+        query = query.where(s.specialty == filters.specialty)
+    if filters.narrows_cases:
+        query = query.join(Case, Case.id == s.case_id).where(*_case_conditions(filters))
     tables: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
-    for dimension, a, b, count in db.session.execute(query).all():
-        tables[dimension][(LEVELS[a], LEVELS[b])] += count
+    for row in db.session.execute(query).all():
+        for i, dimension in enumerate(DIMENSIONS):
+            primary = row[i]
+            if primary is None:
+                continue
+            for level in range(len(LEVELS)):
+                count = int(row[len(DIMENSIONS) + 3 * i + level])
+                if count:
+                    tables[dimension][(LEVELS[primary], LEVELS[level])] += count
     return tables
 
 
 def _reason_counts(filters: Filters) -> dict[str, Counter[str]]:
-    """How many differ verdicts cite each reason, per dimension (JSON unnested in SQL)."""
-    unnest = (
-        func.jsonb_array_elements_text
-        if db.session.get_bind().dialect.name == "postgresql"
-        else func.json_each
-    )
-    reason = unnest(ReviewVerdict.reasons).table_valued("value").alias("reason")
-    query = (
-        select(ReviewVerdict.dimension, reason.c.value, func.count())
-        .select_from(ReviewVerdict)
-        .join(reason, true())
-        .where(ReviewVerdict.verdict == Verdict.DIFFER.value)
-    )
-    if filters.narrows_cases or filters.specialty:
-        # Every verdict belongs to a signed review of a submitted case: without a filter
-        # the reviews and assignments need not be read at all.
-        query = _reviews_in(
-            query.join(Review, Review.id == ReviewVerdict.review_id).join(
-                Assignment, Assignment.id == Review.assignment_id
-            ),
-            filters,
-        )
-    query = query.group_by(ReviewVerdict.dimension, reason.c.value)
+    """How many differ verdicts cite each reason, per dimension (unnested once, when
+    the review was signed: board.concordance.summaries)."""
+    r = DifferReasonSummary
+    query = select(r.dimension, r.reason, func.sum(r.verdicts)).group_by(r.dimension, r.reason)
+    if filters.specialty:
+        query = query.where(r.specialty == filters.specialty)
+    if filters.narrows_cases:
+        query = query.join(Case, Case.id == r.case_id).where(*_case_conditions(filters))
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for dimension, value, count in db.session.execute(query).all():
-        counts[str(value)][dimension] += count
+    for dimension, reason, count in db.session.execute(query).all():
+        counts[str(reason)][dimension] += int(count)
     return counts
 
 
@@ -498,11 +388,17 @@ def _cases_in(filters: Filters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _turnaround(filters: Filters) -> tuple[int, Turnaround]:
+IMPLEMENTATION_OUTCOMES = ("fully", "partly", "not")
+
+
+def _turnaround(filters: Filters) -> tuple[int, Turnaround, dict[str, int]]:
+    """The case-level figures in one pass over the selected cases: how many, the
+    turnaround, and the implementation outcomes the referrers recorded."""
     conditions = _cases_in(filters)
     released = Case.reported_at.is_not(None)
     by_due = func.count().filter(and_(released, Case.due_at.is_not(None)))
     on_time = func.count().filter(and_(released, Case.reported_at <= Case.due_at))
+    outcomes = [func.count().filter(Case.implementation == o) for o in IMPLEMENTATION_OUTCOMES]
     if db.session.get_bind().dialect.name == "postgresql":
         days = extract("epoch", Case.reported_at - Case.submitted_at) / 86400.0
         row = db.session.execute(
@@ -513,14 +409,17 @@ def _turnaround(filters: Filters) -> tuple[int, Turnaround]:
                 on_time,
                 func.percentile_cont(0.5).within_group(days),
                 func.percentile_cont(0.9).within_group(days),
+                *outcomes,
             ).where(*conditions)
         ).one()
-        total, count, due_n, on_time_n, median, p90 = row
+        total, count, due_n, on_time_n, median, p90, *implemented = row
         median_days = Estimate(float(median), None, None, count) if count else _no_release()
         p90_days = Estimate(float(p90), None, None, count) if count else _no_release()
     else:
-        total, count, due_n, on_time_n = db.session.execute(
-            select(func.count(), func.count(Case.reported_at), by_due, on_time).where(*conditions)
+        total, count, due_n, on_time_n, *implemented = db.session.execute(
+            select(func.count(), func.count(Case.reported_at), by_due, on_time, *outcomes).where(
+                *conditions
+            )
         ).one()
         # SQLite has no percentile_cont: one ordered column of durations, read by the
         # same definition (stats.percentile).
@@ -530,7 +429,8 @@ def _turnaround(filters: Filters) -> tuple[int, Turnaround]:
         ).all()
         median_days = _or_no_release(stats.percentile(durations, 0.5))
         p90_days = _or_no_release(stats.percentile(durations, 0.9))
-    return total, Turnaround(count, median_days, p90_days, stats.proportion(on_time_n, due_n))
+    turnaround = Turnaround(count, median_days, p90_days, stats.proportion(on_time_n, due_n))
+    return total, turnaround, dict(zip(IMPLEMENTATION_OUTCOMES, implemented, strict=True))
 
 
 def _no_release() -> Estimate:
@@ -582,16 +482,10 @@ NO_OUTCOMES_NOTE = (
 )
 
 
-def implementation_counts(filters: Filters) -> Implementation:
+def _implementation(counts: Mapping[str, int]) -> Implementation:
     """How many of the selected cases' recommendations the referrer reports as fully,
     partly or not implemented (board.board_meetings.follow_ups.record_implementation);
     the rate is fully or partly, of the outcomes recorded."""
-    rows = db.session.execute(
-        select(Case.implementation, func.count())
-        .where(*_cases_in(filters), Case.implementation.is_not(None))
-        .group_by(Case.implementation)
-    ).all()
-    counts = {str(outcome): int(n) for outcome, n in rows}
     fully, partly, not_done = (counts.get(k, 0) for k in ("fully", "partly", "not"))
     total = fully + partly + not_done
     if total == 0:
@@ -603,7 +497,15 @@ def implementation_counts(filters: Filters) -> Implementation:
     return Implementation(fully, partly, not_done, stats.proportion(fully + partly, total), note)
 
 
+def _in_order(counts: Counter[Any]) -> Counter[Any]:
+    """The same counts in sorted order: the kappas sum floating-point terms in the
+    order they are given, and the database returns groups in no particular order, so
+    sorting makes the last digit the same from run to run and plan to plan."""
+    return Counter(dict(sorted(counts.items())))
+
+
 def _cohen(table: Counter[tuple[str, str]]) -> Kappa:
+    table = _in_order(table)
     if not table:
         return dataclasses.replace(
             stats.cohen_kappa(table),
@@ -614,6 +516,7 @@ def _cohen(table: Counter[tuple[str, str]]) -> Kappa:
 
 
 def _fleiss(profiles: Counter[tuple[int, ...]]) -> Kappa:
+    profiles = _in_order(profiles)
     if not profiles:
         return dataclasses.replace(
             stats.fleiss_kappa_profiles(profiles),
@@ -640,7 +543,7 @@ def compute(filters: Filters, *, now: dt.datetime | None = None) -> Dashboard:
     profiles = _verdict_profiles(filters)
     pairs = _pair_table(filters)
     reasons = _reason_counts(filters)
-    cases, turnaround = _turnaround(filters)
+    cases, turnaround, implemented = _turnaround(filters)
     workload = _workload(filters, now)
 
     concordance = tuple(
@@ -688,7 +591,7 @@ def compute(filters: Filters, *, now: dt.datetime | None = None) -> Dashboard:
         overdue_assignments=sum(w.overdue for w in workload),
         workload=tuple(workload),
         benchmarks=benchmarks,
-        implementation=implementation_counts(filters),
+        implementation=_implementation(implemented),
     )
 
 

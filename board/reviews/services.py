@@ -16,6 +16,7 @@ from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role
 from board.cases.models import Case
 from board.cases.record_requests import withdraw_requests_of
 from board.cases.rules import REVIEWS_OPEN
+from board.concordance import summaries
 from board.db import utcnow
 from board.errors import Conflict, NotFound
 from board.extensions import db
@@ -194,6 +195,8 @@ def submit_review(reviewer: User, assignment_id: int, data: ReviewInput) -> Revi
     assignment.status = AssignmentStatus.COMPLETED.value
     assignment.completed_at = now
     db.session.flush()
+    # The dashboard's counts commit with the review (board.concordance.summaries).
+    summaries.refresh_case(case.id)
     audit.record(
         "review_submit", actor=reviewer, case_id=case.id, object_type="review", object_id=review.id
     )

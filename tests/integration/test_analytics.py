@@ -20,14 +20,18 @@ Stage: every review concurs.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import io
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import selectinload
 
 from board.audit.models import AuditEvent
 from board.auth.models import User
@@ -38,20 +42,25 @@ from board.cases import services as cases
 from board.cases.models import Case
 from board.cases.schemas import CaseInput
 from board.concordance import services as analytics
+from board.concordance import stats, summaries
 from board.concordance.services import Filters
-from board.errors import NotFound
+from board.errors import Conflict, NotFound
 from board.extensions import db
 from board.reviews import services as reviews
-from board.reviews.models import Assignment
+from board.reviews import tie_breaks
+from board.reviews.models import Assignment, Review, ReviewVerdict
 from board.reviews.schemas import ReviewInput
 from board.routing.services import route_case
 from board.validation import InvalidInput, parse
+from tests.integration.test_migrations import scratch_postgres  # noqa: F401  (a fixture)
 from tests.support import factories as f
 from tests.support.api import Api, sign_in
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
 DAY = dt.timedelta(days=1)
+# The revision before the verdict summaries (migrations/versions/*_e5verdictsum01_*).
+BEFORE_SUMMARIES = "ad0ac8a49cdb"
 
 
 def differ(severity: str, *reasons: str) -> dict[str, Any]:
@@ -249,20 +258,6 @@ def test_fleiss_kappa_takes_the_cases_with_three_reviews(board):
     assert fleiss["diagnosis"].value is None and fleiss["diagnosis"].observed == 1.0
 
 
-def test_counts_too_large_for_their_packed_cell_fall_back_to_the_exact_query(board, monkeypatch):
-    packed = analytics.dashboard(board.user("coordinator"), Filters())
-    # One bit per count: two concurring reviews of one case already overflow their cell.
-    monkeypatch.setattr(analytics, "CELL_BITS", 1)
-    calls = []
-    exact_rows = analytics._exact_profile_rows
-    monkeypatch.setattr(
-        analytics, "_exact_profile_rows", lambda f: calls.append(f) or exact_rows(f)
-    )
-    exact = analytics.dashboard(board.user("coordinator"), Filters())
-    assert calls == [Filters()]
-    assert dataclasses.replace(exact, generated_at=packed.generated_at) == packed
-
-
 def test_turnaround_runs_from_submission_to_release(board):
     t = analytics.dashboard(board.user("coordinator"), Filters()).turnaround
     # Released after 2, 4, 6, 8 and 10 days: median 6; 90th percentile 8 + 0.6 * 2 = 9.2.
@@ -457,41 +452,340 @@ def test_the_api_serves_the_figures_to_coordinators_only(client, board):
     assert referrer.get("/analytics").status_code == 404
 
 
-def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):
-    """SQLite has no percentile_cont and no jsonb: the turnaround comes from one ordered
-    column of durations and the reasons from json_each, with the same answers."""
+@contextmanager
+def another_board(database_url: str) -> Iterator[None]:
+    """An app of the board on another database, inside its context, with nothing sent
+    out. Building an app makes its Celery instance the process default, so the
+    previous default is put back."""
     from celery import _state as celery_state
-    from flask_migrate import upgrade
 
     from board import create_app
 
     default, current = celery_state.default_app, getattr(celery_state._tls, "current_app", None)
-    embedded = create_app(
+    other = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'board.sqlite'}",
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "MAIL_PORT": 1,
         }
     )
     try:
-        with embedded.app_context():
-            upgrade()
-            b = seed_board()
-            d = analytics.dashboard(b.user("coordinator"), Filters())
-            assert (d.cases, d.reviews, d.differ_verdicts) == (7, 14, 6)
-            assert d.turnaround.median_days.value == pytest.approx(6.0)
-            assert d.turnaround.p90_days.value == pytest.approx(9.2)
-            assert [(r.reason, r.count) for r in d.reasons][:2] == [
-                ("histologic_type", 2),
-                ("systemic_therapy", 2),
-            ]
-            cohen = next(a.cohen for a in d.agreement if a.dimension == "diagnosis")
-            assert round(cohen.value, 3) == 0.5
-            later = analytics.dashboard(b.user("coordinator"), Filters(date_from=T1.date()))
-            assert (later.cases, later.reviews) == (2, 6)
-            assert (later.overdue_assignments, d.overdue_assignments) == (0, 1)
+        with other.app_context():
+            yield
             db.session.remove()
             db.engine.dispose()
     finally:
         celery_state.set_default_app(default)
         celery_state._set_current_app(current)
+
+
+def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):
+    """SQLite has no percentile_cont and no jsonb: the turnaround comes from one ordered
+    column of durations and the reasons from json_each, with the same answers."""
+    with another_board(f"sqlite:///{tmp_path / 'board.sqlite'}"):
+        upgrade()
+        b = seed_board()
+        d = analytics.dashboard(b.user("coordinator"), Filters())
+        assert (d.cases, d.reviews, d.differ_verdicts) == (7, 14, 6)
+        assert d.turnaround.median_days.value == pytest.approx(6.0)
+        assert d.turnaround.p90_days.value == pytest.approx(9.2)
+        assert [(r.reason, r.count) for r in d.reasons][:2] == [
+            ("histologic_type", 2),
+            ("systemic_therapy", 2),
+        ]
+        cohen = next(a.cohen for a in d.agreement if a.dimension == "diagnosis")
+        assert round(cohen.value, 3) == 0.5
+        later = analytics.dashboard(b.user("coordinator"), Filters(date_from=T1.date()))
+        assert (later.cases, later.reviews) == (2, 6)
+        assert (later.overdue_assignments, d.overdue_assignments) == (0, 1)
+        assert stored_summaries() == recounted_summaries()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+def test_the_migration_backfills_the_summaries_the_signing_service_keeps(engine, tmp_path, request):
+    """Reviews signed before the summaries existed are counted by the migration that
+    adds them (e5verdictsum01), to the same rows the service writes."""
+    if engine == "postgresql":
+        url = request.getfixturevalue("scratch_postgres")
+    else:
+        url = f"sqlite:///{tmp_path / 'board.sqlite'}"
+    with another_board(url):
+        upgrade()
+        seed_board()
+        kept = stored_summaries()
+        assert kept == recounted_summaries()
+        assert len(kept["differ_reason_summaries"]) == 7
+        db.session.commit()  # Alembic migrates on a connection of its own
+        downgrade(revision=BEFORE_SUMMARIES)
+        assert "case_verdict_summaries" not in inspect(db.engine).get_table_names()
+        upgrade()
+        assert stored_summaries() == kept
+
+
+# --- The verdict summaries against a recount from the reviews ------------------------
+#
+# The dashboard reads per-case summaries that the review signing service keeps
+# (board.concordance.summaries). These tests recount everything from the signed
+# reviews in plain Python, independently of that SQL, and compare: the stored rows
+# after every kind of change, and the dashboard's figures under every filter.
+
+LEVEL = {"concur": 0, "minor": 1, "major": 2}
+
+
+def level_of(verdict: ReviewVerdict) -> int:
+    if verdict.verdict == "concur":
+        return 0
+    return LEVEL["major"] if verdict.severity == "major" else LEVEL["minor"]
+
+
+def signed_reviews() -> list[Review]:
+    return list(
+        db.session.scalars(
+            select(Review).options(selectinload(Review.verdicts), selectinload(Review.assignment))
+        )
+    )
+
+
+def recounted_summaries() -> dict[str, list[tuple[Any, ...]]]:
+    """The three summary tables' rows, recounted in Python from the signed reviews."""
+    names = [f"{d}_{level}" for d in analytics.DIMENSIONS for level in analytics.LEVELS]
+    per_specialty: dict[tuple[int, str], dict[str, Any]] = {}
+    reasons: Counter[tuple[int, str, str, str]] = Counter()
+    for review in signed_reviews():
+        key = (review.case_id, review.assignment.specialty)
+        row = per_specialty.setdefault(
+            key,
+            {
+                **{n: 0 for n in names},
+                **{f"primary_{d}": None for d in analytics.DIMENSIONS},
+                "additional_reviews": 0,
+                **{f"additional_{n}": 0 for n in names},
+            },
+        )
+        purpose = review.assignment.purpose
+        row["additional_reviews"] += purpose == "additional"
+        for verdict in review.verdicts:
+            name = f"{verdict.dimension}_{analytics.LEVELS[level_of(verdict)]}"
+            row[name] += 1
+            if purpose == "primary":
+                row[f"primary_{verdict.dimension}"] = level_of(verdict)
+            if purpose == "additional":
+                row[f"additional_{name}"] += 1
+            if verdict.verdict == "differ":
+                for reason in verdict.reasons:
+                    reasons[(*key, verdict.dimension, reason)] += 1
+    per_case: dict[int, dict[str, Any]] = {}
+    for (case_id, specialty), row in per_specialty.items():
+        total = per_case.setdefault(case_id, {**{n: 0 for n in names}, "pathology": None})
+        for n in names:
+            total[n] += row[n]
+        if specialty == "pathology":
+            levels = [i for i, level in enumerate(analytics.LEVELS) if row[f"diagnosis_{level}"]]
+            total["pathology"] = max(levels, default=None)
+    specialty_columns = [c.name for c in summaries.SpecialtyVerdictSummary.__table__.c][2:]
+    return {
+        "case_verdict_summaries": sorted(
+            (case_id, *(row[n] for n in names), row["pathology"])
+            for case_id, row in per_case.items()
+        ),
+        "specialty_verdict_summaries": sorted(
+            (*key, *(row[c] for c in specialty_columns)) for key, row in per_specialty.items()
+        ),
+        "differ_reason_summaries": sorted((*key, n) for key, n in reasons.items()),
+    }
+
+
+def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        model.__tablename__: sorted(
+            tuple(row) for row in db.session.execute(select(*model.__table__.c)).all()
+        )
+        for model in summaries.SUMMARIES
+    }
+
+
+def assert_summaries_are_recounts() -> dict[str, list[tuple[Any, ...]]]:
+    stored = stored_summaries()
+    assert stored == recounted_summaries()
+    # rebuild() (the benchmark's, after seeding in SQL) writes the same rows.
+    nested = db.session.begin_nested()
+    summaries.rebuild()
+    assert stored_summaries() == stored
+    nested.rollback()
+    return stored
+
+
+def in_selection(case: Case, specialty: str, filters: Filters) -> bool:
+    submitted = case.submitted_at
+    if submitted is None:
+        return False
+    if filters.date_from and submitted.date() < filters.date_from:
+        return False
+    if filters.date_to and submitted.date() > filters.date_to:
+        return False
+    if filters.timepoint and case.timepoint != filters.timepoint:
+        return False
+    if filters.institution_id is not None and case.institution_id != filters.institution_id:
+        return False
+    return not filters.specialty or specialty == filters.specialty
+
+
+def assert_figures_are_recounts(filters: Filters) -> None:
+    """The dashboard's verdict figures equal the same statistics of a Python recount
+    of the signed reviews in the selection: every count exactly, every kappa to the
+    last digit (the same stats functions, given the same counts)."""
+    d = analytics.compute(filters)
+    cases = {c.id: c for c in db.session.scalars(select(Case))}
+    counts: dict[int, dict[str, list[int]]] = {}
+    pathology: dict[int, int] = {}
+    reasons: dict[str, Counter[str]] = {}
+    readers: dict[tuple[int, str], list[tuple[str, dict[str, int]]]] = {}
+    for review in signed_reviews():
+        specialty = review.assignment.specialty
+        if not in_selection(cases[review.case_id], specialty, filters):
+            continue
+        levels = {v.dimension: level_of(v) for v in review.verdicts}
+        per_case = counts.setdefault(review.case_id, {})
+        for dimension, level in levels.items():
+            per_case.setdefault(dimension, [0, 0, 0])[level] += 1
+        if specialty == "pathology" and "diagnosis" in levels:
+            worst = max(pathology.get(review.case_id, 0), levels["diagnosis"])
+            pathology[review.case_id] = worst
+        for verdict in review.verdicts:
+            for reason in verdict.reasons if verdict.verdict == "differ" else []:
+                reasons.setdefault(reason, Counter())[verdict.dimension] += 1
+        readers.setdefault((review.case_id, specialty), []).append(
+            (review.assignment.purpose, levels)
+        )
+    for i, dimension in enumerate(analytics.DIMENSIONS):
+        per_review: Counter[str] = Counter()
+        per_case_levels: Counter[str] = Counter()
+        profiles: Counter[tuple[int, ...]] = Counter()
+        for by_dimension in counts.values():
+            if dimension not in by_dimension:
+                continue
+            n = by_dimension[dimension]
+            for level, count in zip(analytics.LEVELS, n, strict=True):
+                per_review[level] += count
+            per_case_levels[analytics.LEVELS[max(j for j in range(3) if n[j])]] += 1
+            if sum(n) >= 3:
+                profiles[tuple(n)] += 1
+        pairs: Counter[tuple[str, str]] = Counter()
+        for reviews_of_specialty in readers.values():
+            for purpose, first in reviews_of_specialty:
+                for other, second in reviews_of_specialty:
+                    paired = (purpose, other) == ("primary", "additional")
+                    if paired and dimension in first and dimension in second:
+                        levels = (first[dimension], second[dimension])
+                        pairs[tuple(analytics.LEVELS[j] for j in levels)] += 1
+        concordance = d.concordance[i]
+        assert concordance.dimension == dimension
+        assert concordance.per_review == analytics.LevelShares.of(per_review)
+        assert concordance.per_case == analytics.LevelShares.of(per_case_levels)
+        assert d.agreement[i].cohen == analytics._cohen(pairs)
+        assert d.agreement[i].fleiss == analytics._fleiss(profiles)
+    majors = sum(1 for worst in pathology.values() if worst == 2)
+    assert d.benchmarks[0].rate == stats.proportion(majors, len(pathology))
+    found = {r.reason: (r.count, dict(r.by_dimension)) for r in d.reasons}
+    assert found == {r: (sum(c.values()), dict(c)) for r, c in reasons.items()}
+
+
+def selections(b: Board) -> list[Filters]:
+    both_days = Filters(date_from=T0.date(), date_to=T0.date())
+    return [
+        Filters(),
+        both_days,
+        Filters(date_from=T1.date()),
+        Filters(date_to=T0.date() + DAY),
+        Filters(timepoint="post_biopsy"),
+        Filters(timepoint="pre_surgery"),
+        Filters(institution_id=b.other.id),
+        Filters(specialty="pathology"),
+        Filters(specialty="medical_oncology"),
+        Filters(specialty="radiation_oncology"),
+        Filters(specialty="pathology", institution_id=b.other.id),
+        Filters(specialty="pathology", date_from=T0.date(), date_to=T0.date()),
+    ]
+
+
+def test_the_dashboard_figures_equal_a_recount_of_the_signed_reviews_under_every_filter(board):
+    assert_summaries_are_recounts()
+    for filters in selections(board):
+        assert_figures_are_recounts(filters)
+
+
+def test_the_summaries_stay_recounts_through_signing_tie_breaks_reassignment_and_consensus(
+    board,
+):
+    coordinator = board.user("coordinator")
+    third = f.user(Role.PATHOLOGIST, f.institution("Third reader"))
+    before = assert_summaries_are_recounts()
+
+    # A pathologist signs the never-reviewed C7: its first summary rows appear.
+    c7 = board.cases["C7"]
+    with time_machine.travel(T0 + DAY, tick=False):
+        board.review(c7, "pathology", diagnosis=differ("major", "grade"))
+    after_sign = assert_summaries_are_recounts()
+    assert after_sign != before
+    (c7_row,) = [r for r in after_sign["case_verdict_summaries"] if r[0] == c7]
+    assert c7_row[1:4] == (0, 0, 1) and c7_row[-1] == 2  # diagnosis major, pathology major
+
+    # Signing again is refused and changes nothing.
+    signed = board.assignment(c7, "pathology")
+    with pytest.raises(Conflict):
+        reviews.submit_review(
+            db.session.get(User, signed.reviewer_id),
+            signed.id,
+            parse(ReviewInput, f.review_body()),
+        )
+    assert assert_summaries_are_recounts() == after_sign
+
+    # A second reader, then a tie-break on the diagnosis they disagree on: the second
+    # reader pairs with the primary for Cohen's kappa; the tie-break counts in the
+    # profiles (Fleiss) but is never paired.
+    board.add_second_reader(c7)
+    assert assert_summaries_are_recounts() == after_sign  # an open assignment counts nothing
+    board.review(c7, "pathology", "additional", plan=differ("minor", "radiation"))
+    tie = tie_breaks.request_tie_break(coordinator, c7, "pathology", "diagnosis", third.id)
+    reviews.submit_review(
+        db.session.get(User, third.id), tie.id, parse(ReviewInput, f.review_body())
+    )
+    rows = assert_summaries_are_recounts()
+    (pathology,) = [r for r in rows["specialty_verdict_summaries"] if r[0] == c7]
+    columns = [c.name for c in summaries.SpecialtyVerdictSummary.__table__.c]
+    named = dict(zip(columns, pathology, strict=True))
+    assert (named["diagnosis_concur"], named["diagnosis_major"]) == (2, 1)
+    assert (named["primary_diagnosis"], named["additional_reviews"]) == (2, 1)
+    assert (named["additional_diagnosis_concur"], named["additional_plan_minor"]) == (1, 1)
+    for filters in selections(board):
+        assert_figures_are_recounts(filters)
+
+    # Reassignment: C5's radiation oncology review is signed; a new case's open
+    # pathology assignment goes to the third pathologist, who signs it. The assignment
+    # taken away never had a review and counts nothing.
+    with time_machine.travel(T1, tick=False):
+        c8 = board.submitted("other_referrer")
+    open_one = board.assignment(c8, "pathology")
+    reviews.reassign(coordinator, open_one.id, third.id)
+    assert (
+        assert_summaries_are_recounts()["case_verdict_summaries"]
+        == (rows["case_verdict_summaries"])
+    )
+    replacement = db.session.scalar(
+        select(Assignment).where(Assignment.case_id == c8, Assignment.reviewer_id == third.id)
+    )
+    assert replacement is not None
+    reviews.submit_review(
+        db.session.get(User, third.id),
+        replacement.id,
+        parse(ReviewInput, f.review_body(stage=differ("minor", "tumour_size"))),
+    )
+    rows = assert_summaries_are_recounts()
+    assert any(r[0] == c8 for r in rows["case_verdict_summaries"])
+
+    # Consensus and release change the case, not what its reviewers said.
+    with time_machine.travel(T1 + 3 * DAY, tick=False):
+        board.release(c8)
+    assert assert_summaries_are_recounts() == rows
+    for filters in [*selections(board), Filters(date_from=T1.date(), specialty="pathology")]:
+        assert_figures_are_recounts(filters)

@@ -7,6 +7,7 @@ processes that some tests start must see committed data.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from tests.support.services import DATABASE_URL, REDIS_URL, require_services
+from tests.support.services import (
+    DATABASE_URL,
+    RECORDS_DIR,
+    RECORDS_KEY,
+    REDIS_URL,
+    require_services,
+)
 
 
 def _reset_schema() -> None:
@@ -44,6 +51,8 @@ def app() -> Iterator[Flask]:
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "CELERY": {"broker_url": REDIS_URL},
             "MAIL_PORT": 1,  # nothing listens: a test that sends mail starts its own server
+            "RECORDS_DIR": str(RECORDS_DIR),
+            "RECORDS_KEY": RECORDS_KEY,
         }
     )
     with application.app_context():
@@ -64,6 +73,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    shutil.rmtree(RECORDS_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 
 from flask import current_app
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 from sqlalchemy import select
 
 from board import outbox
@@ -16,7 +12,7 @@ from board.audit import services as audit
 from board.auth import policy
 from board.auth.models import User
 from board.auth.roles import Role
-from board.cases.models import Case, CaseEvent, Record, RecordBlob
+from board.cases.models import Case, CaseEvent, Record
 from board.cases.rules import (
     RECORD_LABEL,
     REVIEWS_OPEN,
@@ -28,10 +24,10 @@ from board.cases.rules import (
 )
 from board.cases.schemas import CaseInput
 from board.db import utcnow
-from board.errors import Conflict, IncompleteCase, NotFound
+from board.errors import Conflict, IncompleteCase, NotFound, RecordUnavailable
 from board.extensions import db
 from board.notifications import keys
-from board.notifications.services import notify
+from board.notifications.services import notify, notify_coordinators
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
@@ -181,46 +177,16 @@ def cases_for(user: User, *, status: str | None = None) -> list[Case]:
     return cases
 
 
-def _check_pdf(data: bytes) -> int:
-    """The page count of a real PDF; refuses anything else, whatever its name says."""
-    if not data.startswith(b"%PDF-"):
-        raise InvalidInput([FieldError("file", "is not a PDF (it does not start like one)")])
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        pages = len(reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise InvalidInput(
-            [FieldError("file", "looks like a PDF but cannot be read; it may be damaged")]
-        ) from exc
-    if pages == 0:
-        raise InvalidInput([FieldError("file", "is a PDF with no pages")])
-    return pages
-
-
 @atomic
-def add_record(user: User, case_id: int, *, kind: str, filename: str, data: bytes) -> Record:
+def add_record(user: User, case_id: int, *, kind: str, filename: str | None, data: bytes) -> Record:
+    """The referrer uploads a record to their draft (or to their case awaiting records).
+    The checks, the encrypted file and the row: board.records.services.attach_record."""
+    from board.records import services as record_store
+
     case = case_for_edit(user, case_id, awaiting_records_ok=True)
-    try:
-        record_kind = RecordKind(kind)
-    except ValueError:
-        allowed = ", ".join(k.value for k in RecordKind)
-        raise InvalidInput([FieldError("kind", f"must be one of {allowed}")]) from None
-    if not data:
-        raise InvalidInput([FieldError("file", "is empty or missing")])
-    pages = _check_pdf(data)
-    record = Record(
-        case_id=case.id,
-        kind=record_kind.value,
-        filename=(filename or "record.pdf")[:255],
-        content_type="application/pdf",
-        size_bytes=len(data),
-        page_count=pages,
-        sha256=hashlib.sha256(data).hexdigest(),
-        uploaded_by_id=user.id,
+    record = record_store.attach_record(
+        case, uploaded_by=user, kind=kind, filename=filename, data=data
     )
-    record.blob = RecordBlob(data=data)
-    db.session.add(record)
-    db.session.flush()
     audit.record(
         "record_upload", actor=user, case_id=case.id, object_type="record", object_id=record.id
     )
@@ -234,6 +200,8 @@ def add_record(user: User, case_id: int, *, kind: str, filename: str, data: byte
 
 
 def remove_record(user: User, case_id: int, record_id: int) -> None:
+    from board.records import services as record_store
+
     case = case_for_edit(user, case_id)
     record = db.session.get(Record, record_id)
     if record is None or record.case_id != case.id:
@@ -241,16 +209,56 @@ def remove_record(user: User, case_id: int, record_id: int) -> None:
     audit.record(
         "record_delete", actor=user, case_id=case.id, object_type="record", object_id=record.id
     )
+    storage_key = record.storage_key
     db.session.delete(record)
     db.session.commit()
+    # Only once the row is gone: a failed commit must not leave a row without its file.
+    record_store.discard_file(storage_key)
 
 
 def record_for_download(user: User, record_id: int) -> tuple[Record, bytes]:
+    """The record and its bytes, checked against the SHA-256 taken at upload. One audit
+    row: ok, denied (and NotFound), or failed (RecordUnavailable, coordinators told)."""
+    from board.records import services as record_store
+
     record = db.session.get(Record, record_id)
     if record is None:
         raise NotFound()
-    case_for_viewer(user, record.case_id, audit_action="record_download")
-    return record, record.blob.data
+    case = db.session.get(Case, record.case_id)
+    if case is None or not can_view(user, case):
+        case_for_viewer(user, record.case_id, audit_action="record_download")  # raises
+        raise NotFound()
+    try:
+        data = record_store.read_bytes(record)
+    except RecordUnavailable as exc:
+        db.session.rollback()
+        audit.record(
+            "record_download",
+            actor=user,
+            case_id=record.case_id,
+            object_type="record",
+            object_id=record.id,
+            outcome="failed",
+        )
+        notify_coordinators(
+            kind="record_integrity",
+            message=f"Record #{exc.record_id} of case #{record.case_id} failed its integrity "
+            f"check on download (its stored file is {exc.problem}). Run `flask records "
+            "verify` and restore it from backup, or ask the referrer to upload it again.",
+            case_id=record.case_id,
+            key=keys.record_integrity(exc.record_id, exc.problem),
+        )
+        db.session.commit()
+        raise
+    audit.record(
+        "record_download",
+        actor=user,
+        case_id=record.case_id,
+        object_type="record",
+        object_id=record.id,
+    )
+    db.session.commit()
+    return record, data
 
 
 def missing_for(case: Case) -> list[dict[str, str]]:

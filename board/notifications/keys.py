@@ -103,3 +103,7 @@ def follow_up_asked(question_id: int) -> str:
 
 def follow_up_answered(question_id: int) -> str:
     return f"follow_up_answered:{question_id}"
+
+
+def record_integrity(record_id: int, problem: str) -> str:
+    return f"record-integrity:{record_id}:{problem}"

@@ -48,6 +48,7 @@ from board.routing.services import route_case
 from board.validation import InvalidInput, parse
 from tests.support import factories as f
 from tests.support.api import Api
+from tests.support.services import RECORDS_KEY
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
@@ -471,6 +472,8 @@ def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'board.sqlite'}",
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "MAIL_PORT": 1,
+            "RECORDS_DIR": str(tmp_path / "records"),
+            "RECORDS_KEY": RECORDS_KEY,
         }
     )
     try:

@@ -21,7 +21,7 @@ import redis
 import requests
 from aiosmtpd.controller import Controller
 
-from tests.support.services import DATABASE_URL, REDIS_URL, free_port
+from tests.support.services import DATABASE_URL, RECORDS_DIR, RECORDS_KEY, REDIS_URL, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -86,6 +86,8 @@ def service_env(
             # Republish a stuck message after seconds, not minutes, so tests stay short.
             "FLASK_OUTBOX_REDELIVER_AFTER_SECONDS": "3",
             "PYTHONUNBUFFERED": "1",
+            "FLASK_RECORDS_DIR": str(RECORDS_DIR),
+            "FLASK_RECORDS_KEY": RECORDS_KEY,
         }
     )
     if redis_url:

@@ -242,6 +242,8 @@ def check_pdf_upload(filename: str | None, data: bytes) -> AcceptedPdf | list[Re
 def attachment_disposition(filename: str) -> str:
     """`Content-Disposition: attachment` per RFC 6266: an ASCII `filename=` for old
     clients and the exact name as `filename*=UTF-8''...` (RFC 8187)."""
-    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    # Accents dropped (ü -> u), anything else outside a safe ASCII set becomes "_".
+    decomposed = unicodedata.normalize("NFKD", filename)
+    fallback = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     fallback = re.sub(r"[^A-Za-z0-9._ ()+-]", "_", fallback).strip() or DEFAULT_NAME
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

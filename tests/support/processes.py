@@ -170,7 +170,10 @@ def start_worker(
     return proc
 
 
-def start_web(env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
+def start_web(
+    env: dict[str, str], log_dir: Path, extra_args: Sequence[str] = ()
+) -> tuple[Proc, str]:
+    """gunicorn on the app factory; `extra_args` adds options (e.g. an access log)."""
     port = free_port()
     proc = Proc(
         "web",
@@ -180,6 +183,7 @@ def start_web(env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
             "2",
             "--bind",
             f"127.0.0.1:{port}",
+            *extra_args,
             "board:create_app()",
         ],
         env,

@@ -73,7 +73,9 @@ class FilesystemStore:
         path = self._path(key)
         if key.endswith(PARTIAL_SUFFIX):
             raise StoreError("a partial file name is not a key")
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Each level 0700 (mkdir's parents=True would give the missing parents 0755).
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         partial = path.with_name(key + PARTIAL_SUFFIX)
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

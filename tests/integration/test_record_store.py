@@ -5,6 +5,7 @@ sweep (`flask records verify`), the move of legacy database blobs and key rotati
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import shutil
 import time
@@ -76,6 +77,8 @@ def test_a_record_file_is_sealed_with_aes_gcm_and_bound_to_its_row(app: Flask, s
     assert sealed.startswith(crypto.MAGIC)
     assert len(sealed) == len(f.pdf()) + len(crypto.MAGIC) + crypto.NONCE_BYTES + 16
     assert oct(_path(record).stat().st_mode & 0o777) == "0o600"
+    for folder in (RECORDS_DIR, _path(record).parent):
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"
     key = crypto.decode_key(app.config["RECORDS_KEY"], source="test")
     aad = crypto.associated_data(record.id, record.storage_key or "")
     assert crypto.open_sealed(key, sealed, aad) == f.pdf()
@@ -264,3 +267,19 @@ def test_the_key_file_may_not_live_in_the_records_folder(tmp_path):
     )
     with pytest.raises(crypto.KeyConfigError, match="served folder"):
         store.init_app(bare)
+
+
+def test_an_upload_is_parsed_in_memory_so_its_plaintext_never_touches_the_disk(app: Flask):
+    # werkzeug spools a file part above 500 KB to a temporary file by default.
+    big = f.pdf() + b"%" + b"0" * (2 << 20)
+    with app.test_request_context(
+        "/api/v1/cases/1/records",
+        method="POST",
+        data={"file": (io.BytesIO(big), "scan.pdf")},
+        content_type="multipart/form-data",
+    ):
+        from flask import request
+
+        upload = request.files["file"]
+        assert isinstance(upload.stream, io.BytesIO)
+        assert upload.read() == big

@@ -283,3 +283,19 @@ def test_an_upload_is_parsed_in_memory_so_its_plaintext_never_touches_the_disk(a
         upload = request.files["file"]
         assert isinstance(upload.stream, io.BytesIO)
         assert upload.read() == big
+
+
+def test_make_run_creates_the_demo_key_once_in_its_own_secrets_folder(tmp_path, monkeypatch):
+    from board.launch import _demo_records_key
+
+    key_file = tmp_path / "instance" / "secrets" / "records.key"
+    monkeypatch.setenv("FLASK_RECORDS_KEY_FILE", str(key_file))
+    _demo_records_key()
+    first = key_file.read_text()
+    assert len(crypto.decode_key(first, source="demo")) == 32
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(key_file.parent.stat().st_mode & 0o777) == "0o700"
+    _demo_records_key()
+    assert key_file.read_text() == first  # never replaced: the records need it
+    keyring = crypto.load_keyring(None, key_file, "")
+    assert keyring.current_id == crypto.key_id(crypto.decode_key(first, source="demo"))

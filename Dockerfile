@@ -30,11 +30,12 @@ COPY workers ./workers
 COPY migrations ./migrations
 COPY templates ./templates
 
-# Never root: instance/ (create_app makes it; beat keeps its schedule there) is
-# the only place the app writes.
+# Never root: instance/ (create_app makes it; beat keeps its schedule there) and the
+# records volume (docker-compose.yml) are the only places the app writes.
 RUN useradd --system --uid 10001 --home-dir /app board \
-    && mkdir -p /app/instance \
-    && chown board /app/instance
+    && mkdir -p /app/instance /var/lib/board/records \
+    && chown board /app/instance \
+    && chown board /var/lib/board/records && chmod 700 /var/lib/board/records
 USER board
 
 EXPOSE 8000

@@ -62,6 +62,7 @@ from tests.support.processes import (  # noqa: E402
     start_web,
     start_worker,
 )
+from tests.support.services import RECORDS_DIR, RECORDS_KEY  # noqa: E402
 
 CASES = int(os.environ.get("BENCH_CASES", "500"))
 NOOPS = int(os.environ.get("BENCH_NOOPS", "200"))
@@ -279,6 +280,9 @@ def main() -> int:
             # (the database timing) must not reach the worker.
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "CELERY": {"broker_url": own_redis.url},
+            # The same record files and key as the web and worker it starts (service_env).
+            "RECORDS_DIR": str(RECORDS_DIR),
+            "RECORDS_KEY": RECORDS_KEY,
         }
     )
     routed = Routed()

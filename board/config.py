@@ -26,6 +26,18 @@ def _defaults() -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        # Record files (encrypted), outside any folder the web server serves.
+        "RECORDS_DIR": str(INSTANCE_DIR / "records"),
+        # The records key: base64 of 32 random bytes, passed from a secret store in
+        # production (FLASK_RECORDS_KEY). Without it the key is read from RECORDS_KEY_FILE,
+        # which `make run` creates for the demo; never inside RECORDS_DIR.
+        "RECORDS_KEY": None,
+        "RECORDS_KEY_FILE": str(INSTANCE_DIR / "secrets" / "records.key"),
+        # Earlier keys, comma-separated, still read until `flask records migrate` re-seals.
+        "RECORDS_RETIRED_KEYS": "",
+        # A file with no row is an upload whose commit failed (or is still running):
+        # `flask records verify` removes it once it is this old.
+        "RECORDS_ORPHAN_GRACE_SECONDS": 3600,
         "WTF_CSRF_TIME_LIMIT": None,  # the session bounds a form's life, not a timer
         # Served over HTTPS (directly or behind a TLS proxy): cookies are Secure and HSTS
         # is sent. `make run` and the test servers (plain http on 127.0.0.1) set it false.

@@ -43,6 +43,27 @@ class IncompleteCase(Exception):
         self.missing = missing
 
 
+class TooLarge(Exception):
+    """An upload above MAX_CONTENT_LENGTH: 413, nothing written."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
+
+
+class RecordUnavailable(Exception):
+    """A record's stored bytes are missing or fail their integrity check: not sent."""
+
+    def __init__(self, record_id: int, problem: str):
+        super().__init__(f"record {record_id}: {problem}")
+        self.record_id = record_id
+        self.problem = problem
+
+
+def too_large_message(limit: int) -> str:
+    return f"The file is larger than the {limit // (1024 * 1024)} MB the board accepts"
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -91,12 +112,24 @@ def register_error_handlers(app: Flask) -> None:
             ), 422
         return error_response(422, "The case lacks records its timepoint requires", exc.missing)
 
+    @app.errorhandler(TooLarge)
+    def _too_large(exc: TooLarge) -> Any:
+        return error_response(413, too_large_message(exc.limit))
+
+    @app.errorhandler(RecordUnavailable)
+    def _unavailable(exc: RecordUnavailable) -> Any:
+        # Our side, not the caller's: the stored file is missing or not what was uploaded.
+        return error_response(
+            500,
+            f"Record #{exc.record_id} failed its integrity check (its stored file is "
+            f"{exc.problem}); it was not sent. The coordinators have been told.",
+        )
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
-        limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         messages = {
             404: "Not found",  # the same words as a denied or missing object
-            413: f"The file is larger than the {limit_mb} MB the board accepts",
+            413: too_large_message(app.config.get("MAX_CONTENT_LENGTH") or 0),
             400: exc.description or "The request could not be read",
         }
         return error_response(exc.code or 500, messages.get(exc.code or 0, exc.name))

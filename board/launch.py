@@ -52,6 +52,22 @@ def _flask(*args: str, env: dict[str, str]) -> None:
     )
 
 
+def _demo_records_key() -> None:
+    """The demo's records key, made once in instance/secrets/ (0600): never in the
+    records folder. Production passes FLASK_RECORDS_KEY from its secret store."""
+    from board.config import load_config
+    from board.records.crypto import new_key_text
+
+    key_file = Path(load_config()["RECORDS_KEY_FILE"])
+    if key_file.exists():
+        return
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(new_key_text() + "\n")
+    print(f"Created the demo's records key in {key_file} (keep it: records need it).")
+
+
 def main() -> int:
     INSTANCE_DIR.mkdir(exist_ok=True)
     port = os.environ.get("PORT", "5000")
@@ -66,8 +82,13 @@ def main() -> int:
         env["FLASK_MAIL_SERVER"] = "127.0.0.1"
         env["FLASK_MAIL_PORT"] = env.get("MAIL_PORT") or str(_port_free_or_any(8025))
 
+    if "FLASK_RECORDS_KEY" not in env and "FLASK_RECORDS_KEY_FILE" not in env:
+        _demo_records_key()
+
     print("Applying migrations and seeding the demo (once)...", flush=True)
     _flask("db", "upgrade", env=env)
+    # Records from a version that kept their bytes in the database move to the store.
+    _flask("records", "migrate", env=env)
     _flask("seed-demo", env=env)
 
     commands: dict[str, list[str]] = {}

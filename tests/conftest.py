@@ -7,6 +7,7 @@ processes that some tests start must see committed data.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from tests.support.services import DATABASE_URL, REDIS_URL, require_services, truncate
+from tests.support.services import (
+    DATABASE_URL,
+    RECORDS_DIR,
+    RECORDS_KEY,
+    REDIS_URL,
+    require_services,
+    truncate,
+)
 
 
 def _reset_schema() -> None:
@@ -45,6 +53,8 @@ def app() -> Iterator[Flask]:
             "CELERY": {"broker_url": REDIS_URL},
             "MAIL_PORT": 1,  # nothing listens: a test that sends mail starts its own server
             "LOGIN_THROTTLE_REDIS_URL": REDIS_URL,
+            "RECORDS_DIR": str(RECORDS_DIR),
+            "RECORDS_KEY": RECORDS_KEY,
         }
     )
     with application.app_context():
@@ -64,6 +74,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         db.session.remove()
         with db.engine.begin() as conn:
             truncate(conn, [t.name for t in db.metadata.sorted_tables], restart_identity=True)
+    shutil.rmtree(RECORDS_DIR, ignore_errors=True)
     _forget_login_failures()
 
 

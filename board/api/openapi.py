@@ -79,6 +79,7 @@ def _responses(
         413: "Upload larger than 20 MB",
         422: "Invalid fields, one message per field",
         429: "Too many failed sign-ins; wait and try again",
+        500: "The stored record failed its integrity check (missing or corrupt); nothing sent",
     }
     for code in codes:
         out[str(code)] = {
@@ -242,8 +243,10 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [_id("record_id")],
             "get": {
                 "summary": "Download a record",
+                "description": "The PDF as an attachment (RFC 6266 file name), checked "
+                "against the SHA-256 recorded at upload.",
                 "security": secured,
-                "responses": _responses("The PDF", 401, 404, pdf=True),
+                "responses": _responses("The PDF", 401, 404, 500, pdf=True),
             },
         },
         "/api/v1/cases/{case_id}/submit": {

@@ -36,6 +36,7 @@ from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput
 from board.concordance import services as analytics
 from board.errors import NotFound, error_response
 from board.extensions import db
+from board.records import responses as record_responses
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
 from board.reviews.schemas import DeclineInput, ReviewInput, TieBreakInput
@@ -233,11 +234,7 @@ def upload_record(case_id: int) -> Any:
 @token_required
 def download_record(record_id: int) -> Response:
     record, data = cases.record_for_download(caller(), record_id)
-    return Response(
-        data,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="record-{record.id}.pdf"'},
-    )
+    return record_responses.download(record, data)
 
 
 @bp.post("/cases/<int:case_id>/submit")

@@ -123,7 +123,10 @@ class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Record(db.Model):  # type: ignore[name-defined,misc]
-    """An uploaded document. The bytes live in RecordBlob so listing records stays cheap."""
+    """An uploaded document. Its bytes are a file in the record store (board/records),
+    encrypted, under `storage_key`; `filename` is the uploaded name, sanitised, kept as
+    metadata only. Rows from before the store have no storage key: their bytes are
+    still in RecordBlob until `flask records migrate` moves them."""
 
     __tablename__ = "records"
 
@@ -134,7 +137,11 @@ class Record(db.Model):  # type: ignore[name-defined,misc]
     content_type: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int]
     page_count: Mapped[int]
+    # Of the plaintext: checked on every download and by `flask records verify`.
     sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Which records key sealed the file (board/records/crypto.py key_id).
+    key_id: Mapped[str | None] = mapped_column(String(32))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -143,8 +150,8 @@ class Record(db.Model):  # type: ignore[name-defined,misc]
 
 
 class RecordBlob(db.Model):  # type: ignore[name-defined,misc]
-    # Stored in the database so a record and its case commit together: an upload is
-    # either wholly there or not at all, and a backup holds both.
+    # Legacy: earlier versions kept the bytes here, in plaintext. Read through
+    # board.records.store.LegacyDbStore until `flask records migrate` moves them.
     __tablename__ = "record_blobs"
 
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), primary_key=True)

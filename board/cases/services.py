@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 
 from flask import current_app
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 from sqlalchemy import select
 
 from board import outbox
@@ -16,7 +12,7 @@ from board.audit import services as audit
 from board.auth import policy
 from board.auth.models import BreakGlassGrant, User
 from board.auth.roles import Role
-from board.cases.models import Case, CaseEvent, Record, RecordBlob
+from board.cases.models import Case, CaseEvent, Record
 from board.cases.rules import (
     RECORD_LABEL,
     REVIEWS_OPEN,
@@ -28,7 +24,7 @@ from board.cases.rules import (
 )
 from board.cases.schemas import CaseInput
 from board.db import utcnow
-from board.errors import BreakGlassRequired, Conflict, IncompleteCase, NotFound
+from board.errors import BreakGlassRequired, Conflict, IncompleteCase, NotFound, RecordUnavailable
 from board.extensions import db
 from board.notifications import keys
 from board.notifications.services import notify, notify_coordinators
@@ -253,24 +249,10 @@ def cases_for(user: User, *, status: str | None = None) -> list[Case]:
     return cases
 
 
-def _check_pdf(data: bytes) -> int:
-    """The page count of a real PDF; refuses anything else, whatever its name says."""
-    if not data.startswith(b"%PDF-"):
-        raise InvalidInput([FieldError("file", "is not a PDF (it does not start like one)")])
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        pages = len(reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise InvalidInput(
-            [FieldError("file", "looks like a PDF but cannot be read; it may be damaged")]
-        ) from exc
-    if pages == 0:
-        raise InvalidInput([FieldError("file", "is a PDF with no pages")])
-    return pages
-
-
 @atomic
-def add_record(user: User, case_id: int, *, kind: str, filename: str, data: bytes) -> Record:
+def add_record(user: User, case_id: int, *, kind: str, filename: str | None, data: bytes) -> Record:
+    """The referrer uploads a record to their draft (or to their case awaiting records).
+    The checks, the encrypted file and the row: board.records.services.attach_record."""
     case = case_for_edit(user, case_id, awaiting_records_ok=True)
     record = attach_record(user, case, kind=kind, filename=filename, data=data)
     if case.status_enum is CaseStatus.AWAITING_RECORDS:
@@ -282,30 +264,17 @@ def add_record(user: User, case_id: int, *, kind: str, filename: str, data: byte
     return record
 
 
-def attach_record(user: User, case: Case, *, kind: str, filename: str, data: bytes) -> Record:
-    """Checks the upload (a real PDF of a known kind) and adds it to the case with its
-    audit row; flushed, not committed (the caller owns the transaction)."""
-    try:
-        record_kind = RecordKind(kind)
-    except ValueError:
-        allowed = ", ".join(k.value for k in RecordKind)
-        raise InvalidInput([FieldError("kind", f"must be one of {allowed}")]) from None
-    if not data:
-        raise InvalidInput([FieldError("file", "is empty or missing")])
-    pages = _check_pdf(data)
-    record = Record(
-        case_id=case.id,
-        kind=record_kind.value,
-        filename=(filename or "record.pdf")[:255],
-        content_type="application/pdf",
-        size_bytes=len(data),
-        page_count=pages,
-        sha256=hashlib.sha256(data).hexdigest(),
-        uploaded_by_id=user.id,
+def attach_record(
+    user: User, case: Case, *, kind: str, filename: str | None, data: bytes
+) -> Record:
+    """Checks the upload (a real PDF of a known kind), seals it in the record store and
+    adds it to the case with its audit row; flushed, not committed (the caller owns the
+    transaction: the FHIR import adds several records and the case at once)."""
+    from board.records import services as record_store
+
+    record = record_store.attach_record(
+        case, uploaded_by=user, kind=kind, filename=filename, data=data
     )
-    record.blob = RecordBlob(data=data)
-    db.session.add(record)
-    db.session.flush()
     audit.record(
         "record_upload", actor=user, case_id=case.id, object_type="record", object_id=record.id
     )
@@ -313,6 +282,8 @@ def attach_record(user: User, case: Case, *, kind: str, filename: str, data: byt
 
 
 def remove_record(user: User, case_id: int, record_id: int) -> None:
+    from board.records import services as record_store
+
     case = case_for_edit(user, case_id)
     record = db.session.get(Record, record_id)
     if record is None or record.case_id != case.id:
@@ -320,22 +291,62 @@ def remove_record(user: User, case_id: int, record_id: int) -> None:
     audit.record(
         "record_delete", actor=user, case_id=case.id, object_type="record", object_id=record.id
     )
+    storage_key = record.storage_key
     db.session.delete(record)
     db.session.commit()
+    # Only once the row is gone: a failed commit must not leave a row without its file.
+    record_store.discard_file(storage_key)
 
 
 def record_for_download(user: User, record_id: int) -> tuple[Record, bytes]:
+    """The record and its bytes, checked against the SHA-256 taken at upload. One audit
+    row: ok, denied (and NotFound), or failed (RecordUnavailable, coordinators told)."""
+    from board.records import services as record_store
+
     record = db.session.get(Record, record_id)
     if record is None:
         raise NotFound()
-    case_for_viewer(
-        user,
-        record.case_id,
-        audit_action="record_download",
+    case = db.session.get(Case, record.case_id)
+    if case is None or not can_view(user, case):
+        case_for_viewer(  # raises, with the one audit row (denied) naming the record
+            user,
+            record.case_id,
+            audit_action="record_download",
+            object_type="record",
+            object_id=record.id,
+        )
+        raise NotFound()
+    try:
+        data = record_store.read_bytes(record)
+    except RecordUnavailable as exc:
+        db.session.rollback()
+        audit.record(
+            "record_download",
+            actor=user,
+            case_id=record.case_id,
+            object_type="record",
+            object_id=record.id,
+            outcome="failed",
+        )
+        notify_coordinators(
+            kind="record_integrity",
+            message=f"Record #{exc.record_id} of case #{record.case_id} failed its integrity "
+            f"check on download (its stored file is {exc.problem}). Run `flask records "
+            "verify` and restore it from backup, or ask the referrer to upload it again.",
+            case_id=record.case_id,
+            key=keys.record_integrity(exc.record_id, exc.problem),
+        )
+        db.session.commit()
+        raise
+    audit.record(
+        "record_download",
+        actor=user,
+        case_id=record.case_id,
         object_type="record",
         object_id=record.id,
     )
-    return record, record.blob.data
+    db.session.commit()
+    return record, data
 
 
 def missing_for(case: Case) -> list[dict[str, str]]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, flash, render_template, request
-from flask import Response as FlaskResponse
 from flask.blueprints import BlueprintSetupState
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
@@ -35,6 +34,7 @@ from board.cases.rules import (
 from board.cases.schemas import CaseInput
 from board.errors import Conflict, IncompleteCase, NotFound
 from board.fhir import services as fhir_imports
+from board.records import responses as record_responses
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
 from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment, Purpose, Review
@@ -381,13 +381,7 @@ def remove_record(case_id: int, record_id: int) -> Response:
 @login_required
 def download_record(record_id: int) -> Response:
     record, data = cases.record_for_download(me(), record_id)
-    # The file name is the record's number, not the uploaded name, which may carry
-    # the patient's name into a download folder.
-    return FlaskResponse(
-        data,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="record-{record.id}.pdf"'},
-    )
+    return record_responses.download(record, data)
 
 
 @bp.post("/cases/<int:case_id>/submit")

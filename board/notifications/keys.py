@@ -107,3 +107,7 @@ def follow_up_answered(question_id: int) -> str:
 
 def break_glass(grant_id: int) -> str:
     return f"break_glass:{grant_id}"
+
+
+def record_integrity(record_id: int, problem: str) -> str:
+    return f"record-integrity:{record_id}:{problem}"

@@ -22,6 +22,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +57,7 @@ from board.validation import InvalidInput, parse
 from tests.integration.test_migrations import scratch_postgres  # noqa: F401  (a fixture)
 from tests.support import factories as f
 from tests.support.api import Api, sign_in
+from tests.support.services import RECORDS_KEY
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
@@ -462,11 +465,14 @@ def another_board(database_url: str) -> Iterator[None]:
     from board import create_app
 
     default, current = celery_state.default_app, getattr(celery_state._tls, "current_app", None)
+    records_dir = tempfile.mkdtemp(prefix="board-records-")
     other = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "MAIL_PORT": 1,
+            "RECORDS_DIR": records_dir,
+            "RECORDS_KEY": RECORDS_KEY,
         }
     )
     try:
@@ -477,6 +483,7 @@ def another_board(database_url: str) -> Iterator[None]:
     finally:
         celery_state.set_default_app(default)
         celery_state._set_current_app(current)
+        shutil.rmtree(records_dir, ignore_errors=True)
 
 
 def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):

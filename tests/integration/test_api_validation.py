@@ -124,10 +124,10 @@ def test_an_upload_that_is_not_a_pdf_is_refused(client, people):
     case_id = new_case(api)
     fake = api.upload(case_id, "pathology_report", b"<html>not a pdf</html>", "report.pdf")
     assert fake.status_code == 422
-    assert messages(fake)["file"] == "is not a PDF (it does not start like one)"
+    assert messages(fake)["file"] == "is not a PDF: it is a web page or XML document"
     broken = api.upload(case_id, "pathology_report", b"%PDF-1.4\n garbage", "report.pdf")
     assert broken.status_code == 422
-    assert "cannot be read" in messages(broken)["file"]
+    assert "incomplete PDF" in messages(broken)["file"]
     wrong_kind = api.upload(case_id, "xray", f.pdf())
     assert wrong_kind.status_code == 422
     assert messages(wrong_kind)["kind"].startswith("must be one of pathology_report")

@@ -21,7 +21,7 @@ import redis
 import requests
 from aiosmtpd.controller import Controller
 
-from tests.support.services import DATABASE_URL, REDIS_URL, free_port
+from tests.support.services import DATABASE_URL, RECORDS_DIR, RECORDS_KEY, REDIS_URL, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -88,6 +88,8 @@ def service_env(
             # Republish a stuck message after seconds, not minutes, so tests stay short.
             "FLASK_OUTBOX_REDELIVER_AFTER_SECONDS": "3",
             "PYTHONUNBUFFERED": "1",
+            "FLASK_RECORDS_DIR": str(RECORDS_DIR),
+            "FLASK_RECORDS_KEY": RECORDS_KEY,
         }
     )
     if redis_url:
@@ -170,7 +172,10 @@ def start_worker(
     return proc
 
 
-def start_web(env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
+def start_web(
+    env: dict[str, str], log_dir: Path, extra_args: Sequence[str] = ()
+) -> tuple[Proc, str]:
+    """gunicorn on the app factory; `extra_args` adds options (e.g. an access log)."""
     port = free_port()
     proc = Proc(
         "web",
@@ -180,6 +185,7 @@ def start_web(env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
             "2",
             "--bind",
             f"127.0.0.1:{port}",
+            *extra_args,
             "board:create_app()",
         ],
         env,

@@ -3,18 +3,30 @@ a failure, never a skip: a skipped test proves nothing."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
 
 DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 # Database 15 keeps the tests' queues away from a developer's `make run` on database 0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+# Record files of this test database, in a folder of their own (emptied after each
+# test like the tables), and a fixed test key; spawned web and worker processes get both
+# (tests/support/processes.py service_env).
+RECORDS_DIR = Path(tempfile.gettempdir()) / "board-test-records" / make_url(DATABASE_URL).database
+RECORDS_KEY = base64.b64encode(hashlib.sha256(b"board test records key").digest()).decode()
 
 
 def require_services() -> None:

@@ -10,7 +10,7 @@ backfills them from the reviews already signed, with the same counts in plain SQ
 whose clock is paused without reading every case.
 
 Revision ID: e5verdictsum01
-Revises: e6auditchain01
+Revises: e6recordstore01
 Create Date: 2026-11-25 02:50:55.009972
 
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "e5verdictsum01"
-down_revision = "e6auditchain01"
+down_revision = "e6recordstore01"
 branch_labels = None
 depends_on = None
 

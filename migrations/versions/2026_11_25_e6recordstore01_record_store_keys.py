@@ -8,7 +8,7 @@ here: a migration must run without the records key or folder (the one-shot migra
 service of docker compose has neither volume nor secret).
 
 Revision ID: e6recordstore01
-Revises: e5verdictsum01
+Revises: e6auditchain01
 Create Date: 2026-11-25 03:00:00
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "e6recordstore01"
-down_revision = "e5verdictsum01"
+down_revision = "e6auditchain01"
 branch_labels = None
 depends_on = None
 

@@ -63,7 +63,7 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
 DAY = dt.timedelta(days=1)
 # The revision before the verdict summaries (migrations/versions/*_e5verdictsum01_*).
-BEFORE_SUMMARIES = "ad0ac8a49cdb"
+BEFORE_SUMMARIES = "e6recordstore01"
 
 
 def differ(severity: str, *reasons: str) -> dict[str, Any]:

@@ -146,7 +146,12 @@ RECORDS_NEEDED = {
 VERDICTS = {
     "diagnosis": (0.80, 0.6, ("grade", "er_pr", "her2", "histologic_type"), {"grade": 3}),
     "stage": (0.75, 0.6, ("tumour_size", "nodal_status", "imaging_extent"), {"t": "cT3"}),
-    "plan": (0.58, 0.5, ("surgery_choice", "systemic_therapy", "radiation"), {"surgery": "mastectomy"}),
+    "plan": (
+        0.58,
+        0.5,
+        ("surgery_choice", "systemic_therapy", "radiation"),
+        {"surgery": "mastectomy"},
+    ),
 }
 PAST_REVIEW = {"ready_for_board", "consensus", "reported", "acknowledged"}
 PAST_CONSENSUS = {"consensus", "reported", "acknowledged"}
@@ -170,7 +175,8 @@ INSURANCE = {
     "required_by_insurer": False,
     "pathology_review_covered": True,
 }
-NOW = dt.datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
+# Midnight UTC today: open cases are recent, released ones spread over the years before.
+NOW = dt.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 YEARS = 3
 
 
@@ -204,57 +210,161 @@ def _line(row: Iterable[Any]) -> str:
 COLUMNS: dict[str, tuple[str, ...]] = {
     "institutions": ("id", "name", "insurer_networks", "share_cases_in_practice"),
     "users": (
-        "id", "email", "name", "password_hash", "role", "institution_id", "active",
-        "created_at", "breast_subspecialty", "max_open_assignments", "totp_secret",
-        "totp_enrolled_at", "mfa_exempt",
+        "id",
+        "email",
+        "name",
+        "password_hash",
+        "role",
+        "institution_id",
+        "active",
+        "created_at",
+        "breast_subspecialty",
+        "max_open_assignments",
+        "totp_secret",
+        "totp_enrolled_at",
+        "mfa_exempt",
     ),
     "meetings": (
-        "id", "starts_at", "duration_minutes", "place", "expected_specialties", "status",
-        "series_id", "created_by_id", "created_at",
+        "id",
+        "starts_at",
+        "duration_minutes",
+        "place",
+        "expected_specialties",
+        "status",
+        "series_id",
+        "created_by_id",
+        "created_at",
     ),
     "meeting_attendance": ("id", "meeting_id", "user_id"),
     "cases": (
-        "id", "referrer_id", "institution_id", "status", "timepoint", "question",
-        "requested_specialties", "patient_name", "patient_birth_date", "patient_mrn",
-        "patient_sex", "diagnosis", "stage", "plan", "insurance", "urgent", "restricted",
-        "added_specialties", "removed_specialties", "auto_reassign", "routing_note",
-        "created_at", "updated_at", "submitted_at", "due_at", "paused_at", "paused_seconds",
-        "reported_at", "acknowledged_at", "implementation", "implementation_note",
+        "id",
+        "referrer_id",
+        "institution_id",
+        "status",
+        "timepoint",
+        "question",
+        "requested_specialties",
+        "patient_name",
+        "patient_birth_date",
+        "patient_mrn",
+        "patient_sex",
+        "diagnosis",
+        "stage",
+        "plan",
+        "insurance",
+        "urgent",
+        "restricted",
+        "added_specialties",
+        "removed_specialties",
+        "auto_reassign",
+        "routing_note",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "due_at",
+        "paused_at",
+        "paused_seconds",
+        "reported_at",
+        "acknowledged_at",
+        "implementation",
+        "implementation_note",
         "implementation_recorded_at",
     ),
     "case_events": ("id", "case_id", "from_status", "to_status", "at", "actor_id", "note"),
     "records": (
-        "id", "case_id", "kind", "filename", "content_type", "size_bytes", "page_count",
-        "sha256", "storage_key", "key_id", "uploaded_by_id", "uploaded_at",
+        "id",
+        "case_id",
+        "kind",
+        "filename",
+        "content_type",
+        "size_bytes",
+        "page_count",
+        "sha256",
+        "storage_key",
+        "key_id",
+        "uploaded_by_id",
+        "uploaded_at",
     ),
     "assignments": (
-        "id", "case_id", "reviewer_id", "specialty", "status", "purpose",
-        "tie_break_dimension", "reason", "assigned_by_id", "created_at", "due_at",
-        "responded_at", "completed_at", "decline_reason",
+        "id",
+        "case_id",
+        "reviewer_id",
+        "specialty",
+        "status",
+        "purpose",
+        "tie_break_dimension",
+        "reason",
+        "assigned_by_id",
+        "created_at",
+        "due_at",
+        "responded_at",
+        "completed_at",
+        "decline_reason",
     ),
     "reviews": (
-        "id", "assignment_id", "case_id", "reviewer_id", "additional_options", "retesting",
-        "signed_at", "signature",
+        "id",
+        "assignment_id",
+        "case_id",
+        "reviewer_id",
+        "additional_options",
+        "retesting",
+        "signed_at",
+        "signature",
     ),
     "review_verdicts": (
-        "id", "review_id", "dimension", "verdict", "severity", "alternative", "reasons",
+        "id",
+        "review_id",
+        "dimension",
+        "verdict",
+        "severity",
+        "alternative",
+        "reasons",
         "rationale",
     ),
     "record_requests": (
-        "id", "case_id", "assignment_id", "requested_by_id", "kinds", "message", "created_at",
-        "closed_at", "answer",
+        "id",
+        "case_id",
+        "assignment_id",
+        "requested_by_id",
+        "kinds",
+        "message",
+        "created_at",
+        "closed_at",
+        "answer",
     ),
     "consensus": (
-        "id", "case_id", "version", "supersedes_id", "summary", "diagnosis", "stage", "plan",
-        "recommendations", "signed_by_id", "signed_at",
+        "id",
+        "case_id",
+        "version",
+        "supersedes_id",
+        "summary",
+        "diagnosis",
+        "stage",
+        "plan",
+        "recommendations",
+        "signed_by_id",
+        "signed_at",
     ),
     "agenda_items": ("id", "meeting_id", "case_id", "position", "added_by_id", "added_at"),
     "follow_up_questions": (
-        "id", "case_id", "asked_by_id", "question", "asked_at", "answer", "answered_by_id",
+        "id",
+        "case_id",
+        "asked_by_id",
+        "question",
+        "asked_at",
+        "answer",
+        "answered_by_id",
         "answered_at",
     ),
     "notifications": (
-        "id", "user_id", "case_id", "kind", "key", "message", "created_at", "read_at",
+        "id",
+        "user_id",
+        "case_id",
+        "kind",
+        "key",
+        "message",
+        "created_at",
+        "read_at",
         "emailed_at",
     ),
     "web_sessions": ("id", "user_id", "data", "created_at", "last_seen_at"),
@@ -330,7 +440,7 @@ class Audit:
             "object_type": object_type,
             "object_id": object_id,
             "outcome": "ok",
-            "source_ip": f"10.{self.rng.randrange(4)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+            "source_ip": f"10.0.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
             "request_id": f"{self.rng.getrandbits(128):032x}",
             "detail": detail,
             "severity": None,
@@ -364,7 +474,9 @@ class Files:
     plaintext: bytes
 
     def write(self, record_id: int, storage_key: str) -> None:
-        sealed = crypto.seal(self.key, self.plaintext, crypto.associated_data(record_id, storage_key))
+        sealed = crypto.seal(
+            self.key, self.plaintext, crypto.associated_data(record_id, storage_key)
+        )
         shard = self.root / storage_key[:2]
         path = shard / storage_key
         try:
@@ -417,17 +529,39 @@ def seed(
     # --- people -------------------------------------------------------------------
     n_inst = _scaled(40, cases, 3)
     for i in range(1, n_inst + 1):
-        rows.add("institutions", (rows.new_id("institutions"), f"Bench institution {i}",
-                                  ["Acme Health"] if i % 2 else [], i % 4 == 0))
+        rows.add(
+            "institutions",
+            (
+                rows.new_id("institutions"),
+                f"Bench institution {i}",
+                ["Acme Health"] if i % 2 else [],
+                i % 4 == 0,
+            ),
+        )
     people: dict[str, list[Person]] = {}
 
     def person(role: str, n: int, *, max_open: int = 10) -> Person:
         uid = rows.new_id("users")
         email = f"{role}{n}@bench.test"
         inst = 1 + (n - 1) % n_inst
-        rows.add("users", (uid, email, f"Dr. Bench {role.replace('_', ' ').title()} {n}",
-                           password_hash, role, inst, True, start, role in SPECIALTY_ROLE.values(),
-                           max_open, TOTP_SECRET, start, False))
+        rows.add(
+            "users",
+            (
+                uid,
+                email,
+                f"Dr. Bench {role.replace('_', ' ').title()} {n}",
+                password_hash,
+                role,
+                inst,
+                True,
+                start,
+                role in SPECIALTY_ROLE.values(),
+                max_open,
+                TOTP_SECRET,
+                start,
+                False,
+            ),
+        )
         p = Person(uid, email, role, inst)
         people.setdefault(role, []).append(p)
         return p
@@ -445,12 +579,26 @@ def seed(
     # Weekly meetings over the three years, and the next eight weeks.
     meetings: list[tuple[int, dt.datetime]] = []
     week = dt.timedelta(days=7)
-    at = start.replace(hour=16)
+    # Three years of them at 100,000 cases (fewer on a small board: a young one).
+    weeks = min(YEARS * 52, max(4, cases // 4))
+    at = (NOW - weeks * week).replace(hour=16)
     while at < NOW + 8 * week:
         mid = rows.new_id("meetings")
         status = "held" if at < NOW else "scheduled"
-        rows.add("meetings", (mid, at, 60, "Room 4", list(SPECIALTY_ROLE), status,
-                              "bench-weekly", coordinators[0].id, at - 4 * week))
+        rows.add(
+            "meetings",
+            (
+                mid,
+                at,
+                60,
+                "Room 4",
+                list(SPECIALTY_ROLE),
+                status,
+                "bench-weekly",
+                coordinators[0].id,
+                at - 4 * week,
+            ),
+        )
         for user in rng.sample(everyone, min(5, len(everyone))):
             rows.add("meeting_attendance", (rows.new_id("meeting_attendance"), mid, user.id))
         meetings.append((mid, at))
@@ -467,20 +615,39 @@ def seed(
     ):
         token, cookie = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         wall = dt.datetime.now(UTC)
-        rows.add("api_tokens", (rows.new_id("api_tokens"), who.id,
-                                hashlib.sha256(token.encode()).hexdigest(), wall,
-                                wall + dt.timedelta(days=30), None))
+        rows.add(
+            "api_tokens",
+            (
+                rows.new_id("api_tokens"),
+                who.id,
+                hashlib.sha256(token.encode()).hexdigest(),
+                wall,
+                wall + dt.timedelta(days=30),
+                None,
+            ),
+        )
         data = json.dumps({"_user_id": str(who.id), "_fresh": True})
-        rows.add("web_sessions", (hashlib.sha256(cookie.encode()).hexdigest(), who.id, data,
-                                  wall, wall))
+        rows.add(
+            "web_sessions", (hashlib.sha256(cookie.encode()).hexdigest(), who.id, data, wall, wall)
+        )
         signed[name] = {"id": who.id, "email": who.email, "token": token, "cookie": cookie}
     # Everyone else: old sessions of a quarter of the accounts (expired, as most are).
-    for who in everyone[:: 4]:
+    for who in everyone[::4]:
         then = NOW - dt.timedelta(hours=rng.randrange(1, 72))
-        rows.add("web_sessions", (secrets.token_hex(32), who.id,
-                                  json.dumps({"_user_id": str(who.id), "_fresh": True}), then, then))
+        rows.add(
+            "web_sessions",
+            (
+                secrets.token_hex(32),
+                who.id,
+                json.dumps({"_user_id": str(who.id), "_fresh": True}),
+                then,
+                then,
+            ),
+        )
     for who in everyone:
-        audit.add(start + dt.timedelta(minutes=rng.randrange(60)), who, "login", None, "user", who.id)
+        audit.add(
+            start + dt.timedelta(minutes=rng.randrange(60)), who, "login", None, "user", who.id
+        )
 
     # --- cases ----------------------------------------------------------------------
     open_inbox = 0
@@ -499,16 +666,23 @@ def seed(
             status = "reported" if first else _pick(rng, STATUSES)
             timepoint = "post_surgery" if first else _pick(rng, TIMEPOINTS)
             # Cases in the order they were made; open ones are recent.
-            if status in {"draft", "submitted", "unroutable"} | OPEN_REVIEW | {"ready_for_board", "consensus"}:
+            if status in {"draft", "submitted", "unroutable"} | OPEN_REVIEW | {
+                "ready_for_board",
+                "consensus",
+            }:
                 created = NOW - dt.timedelta(days=rng.random() * 20 + 0.5)
             else:
                 created = start + dt.timedelta(seconds=span * (index / max(cases, 1)) * 0.98)
             coordinator = coordinators[index % len(coordinators)]
             urgent = rng.random() < 0.05
-            submitted = None if status == "draft" else created + dt.timedelta(hours=rng.random() * 48)
+            submitted = (
+                None if status == "draft" else created + dt.timedelta(hours=rng.random() * 48)
+            )
             due = submitted + dt.timedelta(days=3 if urgent else 7) if submitted else None
             paused = (
-                submitted + dt.timedelta(days=1 + rng.random()) if status == "awaiting_records" else None
+                submitted + dt.timedelta(days=1 + rng.random())
+                if status == "awaiting_records"
+                else None
             )
             reported = acknowledged = implementation = impl_at = None
             if status in RELEASED:
@@ -521,15 +695,43 @@ def seed(
                         implementation = rng.choice(("fully", "partly", "not"))
                         impl_at = acknowledged + dt.timedelta(days=20)
             last = acknowledged or reported or paused or submitted or created
-            rows.add("cases", (
-                cid, referrer.id, referrer.institution_id, status, timepoint,
-                "Please confirm the grade, the stage and the plan.", [],
-                f"Bench Patient {cid}", dt.date(1950, 1, 1) + dt.timedelta(days=cid % 15000),
-                f"MRN-{cid:07d}", "female", DIAGNOSIS, STAGE, PLAN, INSURANCE, urgent,
-                rng.random() < 0.01 and not first, [], [], False, None,
-                created, last, submitted, due, paused, 0, reported, acknowledged,
-                implementation, "As recommended." if implementation else None, impl_at,
-            ))
+            rows.add(
+                "cases",
+                (
+                    cid,
+                    referrer.id,
+                    referrer.institution_id,
+                    status,
+                    timepoint,
+                    "Please confirm the grade, the stage and the plan.",
+                    [],
+                    f"Bench Patient {cid}",
+                    dt.date(1950, 1, 1) + dt.timedelta(days=cid % 15000),
+                    f"MRN-{cid:07d}",
+                    "female",
+                    DIAGNOSIS,
+                    STAGE,
+                    PLAN,
+                    INSURANCE,
+                    urgent,
+                    rng.random() < 0.01 and not first,
+                    [],
+                    [],
+                    False,
+                    None,
+                    created,
+                    last,
+                    submitted,
+                    due,
+                    paused,
+                    0,
+                    reported,
+                    acknowledged,
+                    implementation,
+                    "As recommended." if implementation else None,
+                    impl_at,
+                ),
+            )
             audit.add(created, referrer, "case_create", cid, "case", cid)
             audit.add(created + dt.timedelta(minutes=5), referrer, "case_update", cid, "case", cid)
 
@@ -546,8 +748,11 @@ def seed(
                 elif status == "withdrawn":
                     timeline.append("withdrawn")
                 elif status in PAST_REVIEW:
-                    timeline += [s for s in ("ready_for_board", "consensus", "reported", "acknowledged")
-                                 if s in PAST_REVIEW and _reached(status, s)]
+                    timeline += [
+                        s
+                        for s in ("ready_for_board", "consensus", "reported", "acknowledged")
+                        if s in PAST_REVIEW and _reached(status, s)
+                    ]
             moment = created
             for before, after in zip([None, *timeline], timeline, strict=False):
                 if after != "draft" and submitted:
@@ -556,9 +761,23 @@ def seed(
                     moment = reported
                 if after == "acknowledged" and acknowledged:
                     moment = acknowledged
-                actor = referrer if after in {"draft", "submitted", "acknowledged", "withdrawn"} else None
-                rows.add("case_events", (rows.new_id("case_events"), cid, before, after, moment,
-                                         actor.id if actor else None, None))
+                actor = (
+                    referrer
+                    if after in {"draft", "submitted", "acknowledged", "withdrawn"}
+                    else None
+                )
+                rows.add(
+                    "case_events",
+                    (
+                        rows.new_id("case_events"),
+                        cid,
+                        before,
+                        after,
+                        moment,
+                        actor.id if actor else None,
+                        None,
+                    ),
+                )
 
             # Records.
             kinds = list(RECORDS_NEEDED[timepoint])
@@ -568,13 +787,29 @@ def seed(
             for kind in kinds:
                 rid = rows.new_id("records")
                 storage_key = f"{rng.getrandbits(128):032x}"
-                rows.add("records", (rid, cid, kind, f"{kind}.pdf", "application/pdf", record_bytes,
-                                     1, record_sha, storage_key, key_id, referrer.id,
-                                     created + dt.timedelta(minutes=2)))
+                rows.add(
+                    "records",
+                    (
+                        rid,
+                        cid,
+                        kind,
+                        f"{kind}.pdf",
+                        "application/pdf",
+                        record_bytes,
+                        1,
+                        record_sha,
+                        storage_key,
+                        key_id,
+                        referrer.id,
+                        created + dt.timedelta(minutes=2),
+                    ),
+                )
                 if files is not None:
                     files.write(rid, storage_key)
                 record_ids.append(rid)
-                audit.add(created + dt.timedelta(minutes=2), referrer, "case_update", cid, "record", rid)
+                audit.add(
+                    created + dt.timedelta(minutes=2), referrer, "case_update", cid, "record", rid
+                )
             if submitted:
                 audit.add(submitted, referrer, "case_submit", cid, "case", cid)
 
@@ -594,7 +829,9 @@ def seed(
                 if status in PAST_REVIEW or status == "withdrawn":
                     a_status = "completed" if status != "withdrawn" else "reassigned"
                 else:
-                    a_status = "completed" if rng.random() < 0.4 else rng.choice(("offered", "accepted"))
+                    a_status = (
+                        "completed" if rng.random() < 0.4 else rng.choice(("offered", "accepted"))
+                    )
                 if first and specialty == "pathology" and purpose == "primary":
                     reviewer = inbox_owner
                 elif (
@@ -618,46 +855,116 @@ def seed(
                     other = next(p for p in pool if p.id not in used)
                     used.add(other.id)
                     aid = rows.new_id("assignments")
-                    rows.add("assignments", (aid, cid, other.id, specialty, "declined", "additional",
-                                             None, "Least loaded eligible reviewer.", None, assigned_at,
-                                             due, assigned_at + dt.timedelta(hours=3), None,
-                                             "On leave this week."))
+                    rows.add(
+                        "assignments",
+                        (
+                            aid,
+                            cid,
+                            other.id,
+                            specialty,
+                            "declined",
+                            "additional",
+                            None,
+                            "Least loaded eligible reviewer.",
+                            None,
+                            assigned_at,
+                            due,
+                            assigned_at + dt.timedelta(hours=3),
+                            None,
+                            "On leave this week.",
+                        ),
+                    )
                     assigned_at += dt.timedelta(hours=3)
                 aid = rows.new_id("assignments")
                 completed_at = (
-                    min(assigned_at + dt.timedelta(days=0.5 + rng.random() * 4), (reported or NOW) - dt.timedelta(hours=6))
+                    min(
+                        assigned_at + dt.timedelta(days=0.5 + rng.random() * 4),
+                        (reported or NOW) - dt.timedelta(hours=6),
+                    )
                     if a_status == "completed"
                     else None
                 )
                 responded = assigned_at + dt.timedelta(hours=2) if a_status != "offered" else None
-                rows.add("assignments", (aid, cid, reviewer.id, specialty, a_status, purpose, None,
-                                         "Least loaded eligible reviewer of the specialty.",
-                                         coordinator.id if purpose == "additional" else None,
-                                         assigned_at, due, responded, completed_at, None))
-                audit.add(assigned_at, coordinator if purpose == "additional" else None, "assign",
-                          cid, "assignment", aid)
-                _notify(rows, reviewer, cid, "assignment", f"assignment:{aid}",
-                        f"Case #{cid} is offered to you.", assigned_at, rng)
-                audit.add(assigned_at + dt.timedelta(hours=1), reviewer, "case_view", cid, "case", cid)
+                rows.add(
+                    "assignments",
+                    (
+                        aid,
+                        cid,
+                        reviewer.id,
+                        specialty,
+                        a_status,
+                        purpose,
+                        None,
+                        "Least loaded eligible reviewer of the specialty.",
+                        coordinator.id if purpose == "additional" else None,
+                        assigned_at,
+                        due,
+                        responded,
+                        completed_at,
+                        None,
+                    ),
+                )
+                audit.add(
+                    assigned_at,
+                    coordinator if purpose == "additional" else None,
+                    "assign",
+                    cid,
+                    "assignment",
+                    aid,
+                )
+                _notify(
+                    rows,
+                    reviewer,
+                    cid,
+                    "assignment",
+                    f"assignment:{aid}",
+                    f"Case #{cid} is offered to you.",
+                    assigned_at,
+                    rng,
+                )
+                audit.add(
+                    assigned_at + dt.timedelta(hours=1), reviewer, "case_view", cid, "case", cid
+                )
                 for rid in record_ids[:2]:
-                    audit.add(assigned_at + dt.timedelta(hours=1, minutes=5), reviewer,
-                              "record_download", cid, "record", rid)
+                    audit.add(
+                        assigned_at + dt.timedelta(hours=1, minutes=5),
+                        reviewer,
+                        "record_download",
+                        cid,
+                        "record",
+                        rid,
+                    )
                 if completed_at is not None:
                     review_id = rows.new_id("reviews")
-                    rows.add("reviews", (review_id, aid, cid, reviewer.id, None,
-                                         ["her2_ish"] if rng.random() < 0.05 else [],
-                                         completed_at,
-                                         hashlib.sha256(f"{review_id}:{reviewer.id}".encode()).hexdigest()))
+                    rows.add(
+                        "reviews",
+                        (
+                            review_id,
+                            aid,
+                            cid,
+                            reviewer.id,
+                            None,
+                            ["her2_ish"] if rng.random() < 0.05 else [],
+                            completed_at,
+                            hashlib.sha256(f"{review_id}:{reviewer.id}".encode()).hexdigest(),
+                        ),
+                    )
                     for dimension, (concur, minor, reasons, alternative) in VERDICTS.items():
                         if rng.random() < concur:
                             verdict = ("concur", None, None, [], "Agree.")
                         else:
                             severity = "minor" if rng.random() < minor else "major"
-                            verdict = ("differ", severity, alternative,
-                                       rng.sample(reasons, 1 + (rng.random() < 0.3)),
-                                       "See the slides again.")
-                        rows.add("review_verdicts", (rows.new_id("review_verdicts"), review_id, dimension,
-                                                     *verdict))
+                            verdict = (
+                                "differ",
+                                severity,
+                                alternative,
+                                rng.sample(reasons, 1 + (rng.random() < 0.3)),
+                                "See the slides again.",
+                            )
+                        rows.add(
+                            "review_verdicts",
+                            (rows.new_id("review_verdicts"), review_id, dimension, *verdict),
+                        )
                     audit.add(completed_at, reviewer, "review_submit", cid, "review", review_id)
                     signed_reviews += 1
             if first:
@@ -668,58 +975,149 @@ def seed(
                 assert paused is not None or status in RELEASED
                 asked = paused or (submitted or created) + dt.timedelta(days=1)
                 closed = None if status == "awaiting_records" else asked + dt.timedelta(days=1)
-                rows.add("record_requests", (rows.new_id("record_requests"), cid, None,
-                                             coordinator.id,
-                                             ["imaging_report"], "Please send the MRI report.", asked, closed,
-                                             "Sent." if closed else None))
-                _notify(rows, referrer, cid, "record_request", f"record_request:{cid}",
-                        f"Records are asked for on case #{cid}.", asked, rng)
+                rows.add(
+                    "record_requests",
+                    (
+                        rows.new_id("record_requests"),
+                        cid,
+                        None,
+                        coordinator.id,
+                        ["imaging_report"],
+                        "Please send the MRI report.",
+                        asked,
+                        closed,
+                        "Sent." if closed else None,
+                    ),
+                )
+                _notify(
+                    rows,
+                    referrer,
+                    cid,
+                    "record_request",
+                    f"record_request:{cid}",
+                    f"Records are asked for on case #{cid}.",
+                    asked,
+                    rng,
+                )
 
             # Coordinator reads, meeting, consensus, release.
             if status in ROUTED or status == "unroutable":
                 audit.add(last, coordinator, "case_view", cid, "case", cid)
-            if status in PAST_REVIEW and (rng.random() < 0.3 or status in {"ready_for_board", "consensus"}):
+            if status in PAST_REVIEW and (
+                rng.random() < 0.3 or status in {"ready_for_board", "consensus"}
+            ):
                 when = (reported or NOW) - dt.timedelta(days=1)
                 if status in {"ready_for_board", "consensus"}:
                     when = NOW + dt.timedelta(days=rng.random() * 14)
                 mid = next((m for m, starts in meetings if starts >= when), meetings[-1][0])
                 position = agenda_positions.get(mid, 0)
                 agenda_positions[mid] = position + 1
-                rows.add("agenda_items", (rows.new_id("agenda_items"), mid, cid, position,
-                                          coordinator.id, when - dt.timedelta(days=2)))
+                rows.add(
+                    "agenda_items",
+                    (
+                        rows.new_id("agenda_items"),
+                        mid,
+                        cid,
+                        position,
+                        coordinator.id,
+                        when - dt.timedelta(days=2),
+                    ),
+                )
             if status in PAST_CONSENSUS:
                 signed_at = (reported or NOW) - dt.timedelta(hours=4)
                 con_id = rows.new_id("consensus")
-                rows.add("consensus", (con_id, cid, 1, None, "The board concurs with the plan.",
-                                       DIAGNOSIS, STAGE, PLAN, "Continue as planned.",
-                                       coordinator.id, signed_at))
+                rows.add(
+                    "consensus",
+                    (
+                        con_id,
+                        cid,
+                        1,
+                        None,
+                        "The board concurs with the plan.",
+                        DIAGNOSIS,
+                        STAGE,
+                        PLAN,
+                        "Continue as planned.",
+                        coordinator.id,
+                        signed_at,
+                    ),
+                )
                 audit.add(signed_at, coordinator, "consensus_sign", cid, "consensus", con_id)
                 if rng.random() < 0.01:
                     later = rows.new_id("consensus")
-                    rows.add("consensus", (later, cid, 2, con_id, "Corrected: grade 3.",
-                                           {**DIAGNOSIS, "grade": 3}, STAGE, PLAN, "Continue as planned.",
-                                           coordinator.id, signed_at + dt.timedelta(hours=1)))
-                    audit.add(signed_at + dt.timedelta(hours=1), coordinator, "consensus_sign", cid,
-                              "consensus", later)
+                    rows.add(
+                        "consensus",
+                        (
+                            later,
+                            cid,
+                            2,
+                            con_id,
+                            "Corrected: grade 3.",
+                            {**DIAGNOSIS, "grade": 3},
+                            STAGE,
+                            PLAN,
+                            "Continue as planned.",
+                            coordinator.id,
+                            signed_at + dt.timedelta(hours=1),
+                        ),
+                    )
+                    audit.add(
+                        signed_at + dt.timedelta(hours=1),
+                        coordinator,
+                        "consensus_sign",
+                        cid,
+                        "consensus",
+                        later,
+                    )
             if reported is not None:
                 audit.add(reported, coordinator, "release", cid, "case", cid)
-                _notify(rows, referrer, cid, "released", f"released:{cid}",
-                        f"The second opinion on case #{cid} is ready.", reported, rng)
-                audit.add(reported + dt.timedelta(hours=2), referrer, "second_opinion_view", cid, "case", cid)
-                audit.add(reported + dt.timedelta(hours=2, minutes=1), referrer,
-                          "second_opinion_download", cid, "case", cid)
+                _notify(
+                    rows,
+                    referrer,
+                    cid,
+                    "released",
+                    f"released:{cid}",
+                    f"The second opinion on case #{cid} is ready.",
+                    reported,
+                    rng,
+                )
+                audit.add(
+                    reported + dt.timedelta(hours=2),
+                    referrer,
+                    "second_opinion_view",
+                    cid,
+                    "case",
+                    cid,
+                )
+                audit.add(
+                    reported + dt.timedelta(hours=2, minutes=1),
+                    referrer,
+                    "second_opinion_download",
+                    cid,
+                    "case",
+                    cid,
+                )
                 audit.add(reported + dt.timedelta(hours=3), referrer, "case_view", cid, "case", cid)
                 if acknowledged is not None:
                     audit.add(acknowledged, referrer, "case_update", cid, "case", cid)
                 if rng.random() < 0.05:
                     asked = reported + dt.timedelta(days=2)
                     answered = rng.random() < 0.8
-                    rows.add("follow_up_questions", (
-                        rows.new_id("follow_up_questions"), cid, referrer.id,
-                        "Would you change the plan if the margin were 1 mm?", asked,
-                        "No: 1 mm is a clear margin for invasive disease." if answered else None,
-                        coordinator.id if answered else None,
-                        asked + dt.timedelta(days=1) if answered else None))
+                    rows.add(
+                        "follow_up_questions",
+                        (
+                            rows.new_id("follow_up_questions"),
+                            cid,
+                            referrer.id,
+                            "Would you change the plan if the margin were 1 mm?",
+                            asked,
+                            "No: 1 mm is a clear margin for invasive disease."
+                            if answered
+                            else None,
+                            coordinator.id if answered else None,
+                            asked + dt.timedelta(days=1) if answered else None,
+                        ),
+                    )
             if index % CHUNK == CHUNK - 1:
                 rows.flush(conn)
         rows.flush(conn)
@@ -763,18 +1161,42 @@ def _reached(status: str, step: str) -> bool:
 
 
 def _notify(
-    rows: Rows, user: Person, case_id: int, kind: str, key: str, message: str,
-    at: dt.datetime, rng: random.Random,
+    rows: Rows,
+    user: Person,
+    case_id: int,
+    kind: str,
+    key: str,
+    message: str,
+    at: dt.datetime,
+    rng: random.Random,
 ) -> None:
-    read = at + dt.timedelta(hours=5) if at < NOW - dt.timedelta(days=7) or rng.random() < 0.5 else None
-    rows.add("notifications", (rows.new_id("notifications"), user.id, case_id, kind, key, message, at,
-                               read, at + dt.timedelta(minutes=1)))
+    read = (
+        at + dt.timedelta(hours=5)
+        if at < NOW - dt.timedelta(days=7) or rng.random() < 0.5
+        else None
+    )
+    rows.add(
+        "notifications",
+        (
+            rows.new_id("notifications"),
+            user.id,
+            case_id,
+            kind,
+            key,
+            message,
+            at,
+            read,
+            at + dt.timedelta(minutes=1),
+        ),
+    )
 
 
 def _app(database_url: str) -> Any:
     from board import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "CELERY": {"broker_url": "memory://"}})
+    return create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "CELERY": {"broker_url": "memory://"}}
+    )
 
 
 def _password_hash(password: str) -> str:
@@ -803,7 +1225,9 @@ def ensure_database(url: str, *, fresh: bool) -> None:
     target = make_url(url)
     admin = _conninfo(str(target.set(database="postgres")))
     with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
+        ).fetchone()
         if exists and fresh:
             conn.execute(f'DROP DATABASE "{target.database}" WITH (FORCE)')
             exists = None
@@ -818,7 +1242,10 @@ def migrate(url: str) -> None:
     env["PYTHONPATH"] = str(ROOT)
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "board", "db", "upgrade"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -854,9 +1281,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(", ".join(f"{n:,} {table}" for table, n in result["counts"].items()))
-        print(f"ids: case {result['case_id']}, " + ", ".join(
-            f"{who} {result[who]['id']} ({result[who]['email']})"
-            for who in ("coordinator", "reviewer", "referrer", "admin")))
+        print(
+            f"ids: case {result['case_id']}, "
+            + ", ".join(
+                f"{who} {result[who]['id']} ({result[who]['email']})"
+                for who in ("coordinator", "reviewer", "referrer", "admin")
+            )
+        )
     seconds = result["seconds"]
     print(
         f"seeded {args.cases:,} cases in {seconds['total']:.1f} s (rows generated and copied "

@@ -41,7 +41,7 @@ Proportions (per case, on average; `PROPORTIONS` below):
   case in ten with pathology, a declined offer on 3%), ~2.1 signed reviews with 3
   verdicts each (~80/75/58% concur on diagnosis/stage/plan);
 - ~1.9 records (the required ones of the timepoint, an extra imaging report on 20%),
-  ~4.5 case events (the status timeline), one consensus on each case past consensus
+  ~6 case events (the status timeline), one consensus on each case past consensus
   (a corrected second version on 1%), releases (reported_at) on 83%, acknowledgements
   on 54%, implementation on half of those; follow-up questions on 5% of released cases;
   record requests on awaiting-records cases and 3% of released ones; ~3.3 notifications;

@@ -211,7 +211,7 @@ def _positive(name: str, default: int | None, maximum: int) -> int | None:
     value = request.args.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
         raise InvalidInput([FieldError(name, f"must be a whole number from 1 to {maximum}")])
     return int(value)
 

@@ -85,7 +85,7 @@ def my_cases() -> str:
 def _before() -> int | None:
     """The keyset of a case list's older page: ?before=<case id>."""
     value = request.args.get("before", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 # Blank medication rows the form offers beyond the filled ones (more with "Add a row").

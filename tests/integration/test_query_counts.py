@@ -5,6 +5,7 @@ board is consistent (its audit chain verifies, its sign-ins work)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -98,3 +99,33 @@ def test_the_seeded_board_is_consistent(app: Flask, cases: int) -> None:
     token = {"Authorization": f"Bearer {seeded['reviewer']['token']}"}
     assert api.get("/api/v1/assignments", headers=token).status_code == 200
     assert sign_in(app.test_client(), seeded["referrer"]["email"]).status_code == 302
+
+
+def test_case_lists_show_a_page_at_a_time(app: Flask) -> None:
+    seeded = seed(DATABASE_URL, 130)
+    coordinator = app.test_client()
+    coordinator.set_cookie("board_session", seeded["coordinator"]["cookie"])
+    first = coordinator.get("/board").text
+    shown = re.findall(r'<tr[^>]*>\s*<td><a href="/cases/(\d+)">', first.split('class="counts"')[1])
+    assert [int(i) for i in shown] == list(range(130, 80, -1))
+    assert "<strong>130</strong>All" in first  # the counts are of every case
+    older = re.search(r'href="/board\?before=(\d+)">Older cases', first)
+    assert older is not None and older.group(1) == "81"
+    second = coordinator.get("/board?before=81").text.split('class="counts"')[1]
+    shown = re.findall(r'<tr[^>]*>\s*<td><a href="/cases/(\d+)">', second)
+    assert [int(i) for i in shown] == list(range(80, 30, -1))
+
+    token = {"Authorization": f"Bearer {seeded['coordinator']['token']}"}
+    api = app.test_client()
+    page = api.get("/api/v1/cases?limit=60", headers=token).get_json()
+    assert [c["id"] for c in page["cases"]] == list(range(130, 70, -1))
+    assert page["next_before"] == 71
+    rest = api.get("/api/v1/cases?limit=500&before=71", headers=token).get_json()
+    assert [c["id"] for c in rest["cases"]] == list(range(70, 0, -1))
+    assert rest["next_before"] is None
+    everything = api.get("/api/v1/cases", headers=token).get_json()
+    assert len(everything["cases"]) == 100 and everything["next_before"] == 31
+    for bad in ("0", "501", "x", "²"):
+        response = api.get(f"/api/v1/cases?limit={bad}", headers=token)
+        assert response.status_code == 422, bad
+        assert response.get_json()["details"][0]["field"] == "limit"

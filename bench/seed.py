@@ -852,7 +852,8 @@ def seed(
                 assigned_at = submitted + dt.timedelta(minutes=1)
                 if rng.random() < 0.03 and any(p.id not in used for p in pool):
                     # An offer declined before this one.
-                    other = next(p for p in pool if p.id not in used)
+                    free = [p for p in pool if p.id not in used]
+                    other = free[rng.randrange(len(free))]
                     used.add(other.id)
                     aid = rows.new_id("assignments")
                     rows.add(

@@ -26,8 +26,20 @@ def _defaults() -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        # Where record files (encrypted) are kept: "filesystem" (RECORDS_DIR) or "s3"
+        # (an S3-compatible bucket, for several machines: docs/scaling.md).
+        "RECORDS_STORE": "filesystem",
         # Record files (encrypted), outside any folder the web server serves.
         "RECORDS_DIR": str(INSTANCE_DIR / "records"),
+        # The S3 store: the bucket, and the service's URL for anything but AWS itself
+        # (MinIO, Ceph, ...). Credentials: RECORDS_S3_ACCESS_KEY_ID and
+        # RECORDS_S3_SECRET_ACCESS_KEY, or boto3's chain (AWS_* variables, a role).
+        "RECORDS_S3_BUCKET": None,
+        "RECORDS_S3_ENDPOINT_URL": None,
+        "RECORDS_S3_REGION": None,
+        "RECORDS_S3_PREFIX": "records/",
+        "RECORDS_S3_ACCESS_KEY_ID": None,
+        "RECORDS_S3_SECRET_ACCESS_KEY": None,
         # The records key: base64 of 32 random bytes, passed from a secret store in
         # production (FLASK_RECORDS_KEY). Without it the key is read from RECORDS_KEY_FILE,
         # which `make run` creates for the demo; never inside RECORDS_DIR.

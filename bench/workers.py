@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+import redis  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from bench._fleet import (  # noqa: E402
@@ -74,6 +75,7 @@ DATABASE_URL, LIBPQ_URL = urls(DATABASE)
 RATIO_BUDGET = 1.6
 P99_BUDGET_SECONDS = 1.0
 DRAIN_TIMEOUT_SECONDS = 600.0
+QUEUE = "board"  # task_default_queue (board/config.py)
 
 
 class Sampler:
@@ -82,7 +84,11 @@ class Sampler:
     (the audit chain's advisory lock, a row lock), I/O (the WAL flush at commit), or
     nothing (running on a CPU). This is what says where routing is serialised."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.worker_pids = worker_pids
+        self.cpu_before = self._cpu_seconds()
+        self.worker_cpu = 0.0
+        self.postgres_cpu = 0.0
         self.stop = threading.Event()
         self.cpu: list[float] = []
         self.waits: Counter[str] = Counter()
@@ -97,6 +103,29 @@ class Sampler:
     def __exit__(self, *_: object) -> None:
         self.stop.set()
         self.thread.join(5)
+        after = self._cpu_seconds()
+        self.worker_cpu = after[0] - self.cpu_before[0]
+        self.postgres_cpu = after[1] - self.cpu_before[1]
+
+    def _cpu_seconds(self) -> tuple[float, float]:
+        """(CPU seconds of the worker processes and their pool children, of every
+        PostgreSQL server process on the machine: other databases' work included)."""
+
+        def used(p: psutil.Process) -> float:
+            try:
+                t = p.cpu_times()
+                return float(t.user + t.system)
+            except psutil.Error:
+                return 0.0
+
+        workers = 0.0
+        for pid in self.worker_pids:
+            parent = psutil.Process(pid)
+            workers += used(parent) + sum(used(c) for c in parent.children(recursive=True))
+        postgres = sum(
+            used(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
+        )
+        return workers, postgres
 
     def _run(self) -> None:
         with psycopg.connect(LIBPQ_URL, autocommit=True) as conn:
@@ -135,6 +164,8 @@ class Run:
     latency: Figures
     failures: int
     sampled: str
+    worker_cpu_ms: float  # per case routed, worker processes and pool children
+    postgres_cpu_ms: float  # per case routed, every PostgreSQL process on the machine
 
 
 def submit_all(app, referrer_email: str, drafts: list[tuple[int, int]]) -> list[float]:
@@ -179,6 +210,7 @@ def run(
     paced: list[tuple[int, int]],
     rate: float,
     listener: Listener,
+    broker: redis.Redis,
 ) -> Run:
     listener.expect(batch)
     submitted = submit_all(app, referrer_email, batch)
@@ -190,7 +222,7 @@ def run(
     workers = start_workers(env, logs / f"p{processes}", processes, CONCURRENCY)
     try:
         ids = [case_id for case_id, _ in batch]
-        with Sampler() as sampler:
+        with Sampler([w.process.pid for w in workers]) as sampler:
             routed_all = listener.wait_for(ids, DRAIN_TIMEOUT_SECONDS)
         times = sorted(listener.heard_at[c] for c in ids if c in listener.heard_at)
         failures = len(ids) - len(times)
@@ -199,8 +231,11 @@ def run(
         drain = times[-1] - times[0] if times else 0.0
         if not routed_all:
             print(f"    {failures} case(s) not routed within {DRAIN_TIMEOUT_SECONDS:.0f} s")
-        # Let the emails queued behind the batch drain before the paced phase.
-        time.sleep(2)
+        # The emails queued behind the batch drain before the paced phase starts.
+        deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+        while broker.llen(QUEUE) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # the last few still running in the pool
         use_rate = rate or saturation / 4
         listener.expect(paced)
         stamps, achieved = submit_paced(app, referrer_email, paced, use_rate)
@@ -223,6 +258,8 @@ def run(
         latency=Figures(latencies or [float("inf")]),
         failures=failures,
         sampled=sampler.line(),
+        worker_cpu_ms=1000 * sampler.worker_cpu / max(1, len(times)),
+        postgres_cpu_ms=1000 * sampler.postgres_cpu / max(1, len(times)),
     )
 
 
@@ -236,6 +273,7 @@ def main() -> int:
     quiet(app)
     migrate_with_trigger(app)
     listener = Listener(LIBPQ_URL)
+    broker = redis.Redis.from_url(own_redis.url)
     runs: list[Run] = []
     try:
         with app.app_context():
@@ -264,7 +302,7 @@ def main() -> int:
                 paced = drafts[base + CASES : base + CASES + PACED]
                 (logs / f"p{processes}").mkdir()
                 result = run(
-                    processes, app, env, logs, referrer_email, batch, paced, rate, listener
+                    processes, app, env, logs, referrer_email, batch, paced, rate, listener, broker
                 )
                 runs.append(result)
                 rate = rate or result.rate / 4  # the same steady rate for both
@@ -294,6 +332,10 @@ def main() -> int:
             f"submit -> assigned {r.latency.line()}"
         )
         print(f"      while draining: {r.sampled}")
+        print(
+            f"      CPU per case routed: worker processes {r.worker_cpu_ms:.1f} ms, "
+            f"PostgreSQL (all of the machine's) {r.postgres_cpu_ms:.1f} ms"
+        )
     print(f"  ratio 2 processes / 1 process = {two.rate:.1f} / {one.rate:.1f} = {ratio:.2f}")
     verdicts = [
         (f"2 processes route >= {RATIO_BUDGET:g}x as fast as 1", ratio >= RATIO_BUDGET),

@@ -24,6 +24,9 @@ def _defaults() -> dict[str, Any]:
         "SECRET_KEY": "dev-only-secret-change-me",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A read-only copy (a PostgreSQL streaming replica) for the analytics dashboard's
+        # aggregates (board/concordance/services.py); unset, they run on the primary.
+        "ANALYTICS_DATABASE_URL": None,
         # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
         # Where record files (encrypted) are kept: "filesystem" (RECORDS_DIR) or "s3"
@@ -155,6 +158,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             else:
                 config[key] = value
     config.setdefault("SESSION_COOKIE_SECURE", bool(config["SECURE_TRANSPORT"]))
+    if config.get("ANALYTICS_DATABASE_URL"):
+        config["SQLALCHEMY_BINDS"] = {
+            **(config.get("SQLALCHEMY_BINDS") or {}),
+            "analytics": config["ANALYTICS_DATABASE_URL"],
+        }
     # Built from the final values, so FLASK_CLOCK_INTERVAL_SECONDS reaches beat; a
     # beat_schedule given in the overrides wins.
     config["CELERY"] = {"beat_schedule": _beat_schedule(config), **config["CELERY"]}

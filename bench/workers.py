@@ -105,11 +105,22 @@ class Sampler:
         self.thread.join(5)
         after = self._cpu_seconds()
         self.worker_cpu = after[0] - self.cpu_before[0]
-        self.postgres_cpu = after[1] - self.cpu_before[1]
+        # The backends serving the bench database (not other databases' on this server;
+        # the WAL writer and checkpointer, shared, are left out).
+        with psycopg.connect(LIBPQ_URL, autocommit=True) as conn:
+            ours = {
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (DATABASE,)
+                ).fetchall()
+            }
+        self.postgres_cpu = sum(
+            after[1].get(pid, 0.0) - self.cpu_before[1].get(pid, 0.0) for pid in ours
+        )
 
-    def _cpu_seconds(self) -> tuple[float, float]:
-        """(CPU seconds of the worker processes and their pool children, of every
-        PostgreSQL server process on the machine: other databases' work included)."""
+    def _cpu_seconds(self) -> tuple[float, dict[int, float]]:
+        """CPU seconds of the worker processes and their pool children, and of each
+        PostgreSQL server process on the machine (by pid)."""
 
         def used(p: psutil.Process) -> float:
             try:
@@ -122,9 +133,9 @@ class Sampler:
         for pid in self.worker_pids:
             parent = psutil.Process(pid)
             workers += used(parent) + sum(used(c) for c in parent.children(recursive=True))
-        postgres = sum(
-            used(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
-        )
+        postgres = {
+            p.pid: used(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
+        }
         return workers, postgres
 
     def _run(self) -> None:
@@ -165,7 +176,7 @@ class Run:
     failures: int
     sampled: str
     worker_cpu_ms: float  # per case routed, worker processes and pool children
-    postgres_cpu_ms: float  # per case routed, every PostgreSQL process on the machine
+    postgres_cpu_ms: float  # per case routed, the bench database's backends
 
 
 def submit_all(app, referrer_email: str, drafts: list[tuple[int, int]]) -> list[float]:
@@ -334,7 +345,7 @@ def main() -> int:
         print(f"      while draining: {r.sampled}")
         print(
             f"      CPU per case routed: worker processes {r.worker_cpu_ms:.1f} ms, "
-            f"PostgreSQL (all of the machine's) {r.postgres_cpu_ms:.1f} ms"
+            f"the bench database's PostgreSQL backends {r.postgres_cpu_ms:.1f} ms"
         )
     print(f"  ratio 2 processes / 1 process = {two.rate:.1f} / {one.rate:.1f} = {ratio:.2f}")
     verdicts = [

@@ -257,13 +257,19 @@ def from_config(config: Any) -> RecordStore:
     if kind == "filesystem":
         return FilesystemStore(Path(config["RECORDS_DIR"]))
     if kind == "s3":
+
+        def text(name: str) -> str | None:
+            # FLASK_* values that look like numbers arrive as numbers (board/config.py).
+            value = config.get(name)
+            return None if value is None or value == "" else str(value)
+
         return S3Store(
-            str(config.get("RECORDS_S3_BUCKET") or ""),
-            endpoint_url=config.get("RECORDS_S3_ENDPOINT_URL"),
-            region=config.get("RECORDS_S3_REGION"),
-            prefix=str(config.get("RECORDS_S3_PREFIX") or ""),
-            access_key_id=config.get("RECORDS_S3_ACCESS_KEY_ID"),
-            secret_access_key=config.get("RECORDS_S3_SECRET_ACCESS_KEY"),
+            text("RECORDS_S3_BUCKET") or "",
+            endpoint_url=text("RECORDS_S3_ENDPOINT_URL"),
+            region=text("RECORDS_S3_REGION"),
+            prefix=text("RECORDS_S3_PREFIX") or "",
+            access_key_id=text("RECORDS_S3_ACCESS_KEY_ID"),
+            secret_access_key=text("RECORDS_S3_SECRET_ACCESS_KEY"),
         )
     raise StoreError(f"RECORDS_STORE must be filesystem or s3, not {kind!r}")
 

@@ -24,10 +24,25 @@ def _defaults() -> dict[str, Any]:
         "SECRET_KEY": "dev-only-secret-change-me",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A read-only copy (a PostgreSQL streaming replica) for the analytics dashboard's
+        # aggregates (board/concordance/services.py); unset, they run on the primary.
+        "ANALYTICS_DATABASE_URL": None,
         # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        # Where record files (encrypted) are kept: "filesystem" (RECORDS_DIR) or "s3"
+        # (an S3-compatible bucket, for several machines: docs/scaling.md).
+        "RECORDS_STORE": "filesystem",
         # Record files (encrypted), outside any folder the web server serves.
         "RECORDS_DIR": str(INSTANCE_DIR / "records"),
+        # The S3 store: the bucket, and the service's URL for anything but AWS itself
+        # (MinIO, Ceph, ...). Credentials: RECORDS_S3_ACCESS_KEY_ID and
+        # RECORDS_S3_SECRET_ACCESS_KEY, or boto3's chain (AWS_* variables, a role).
+        "RECORDS_S3_BUCKET": None,
+        "RECORDS_S3_ENDPOINT_URL": None,
+        "RECORDS_S3_REGION": None,
+        "RECORDS_S3_PREFIX": "records/",
+        "RECORDS_S3_ACCESS_KEY_ID": None,
+        "RECORDS_S3_SECRET_ACCESS_KEY": None,
         # The records key: base64 of 32 random bytes, passed from a secret store in
         # production (FLASK_RECORDS_KEY). Without it the key is read from RECORDS_KEY_FILE,
         # which `make run` creates for the demo; never inside RECORDS_DIR.
@@ -143,6 +158,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             else:
                 config[key] = value
     config.setdefault("SESSION_COOKIE_SECURE", bool(config["SECURE_TRANSPORT"]))
+    if config.get("ANALYTICS_DATABASE_URL"):
+        config["SQLALCHEMY_BINDS"] = {
+            **(config.get("SQLALCHEMY_BINDS") or {}),
+            "analytics": config["ANALYTICS_DATABASE_URL"],
+        }
     # Built from the final values, so FLASK_CLOCK_INTERVAL_SECONDS reaches beat; a
     # beat_schedule given in the overrides wins.
     config["CELERY"] = {"beat_schedule": _beat_schedule(config), **config["CELERY"]}

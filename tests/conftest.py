@@ -7,6 +7,7 @@ processes that some tests start must see committed data.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 
@@ -105,3 +106,44 @@ def ctx(app: Flask) -> Iterator[None]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """A real S3-compatible server (moto_server, a separate process) for this session."""
+    from tests.support.s3 import S3Server
+
+    server = S3Server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def stored(request: pytest.FixtureRequest, app: Flask) -> Iterator[object]:
+    """Runs a test once per record store backend: the app's store is the file system
+    (the suite's default) or an S3 bucket on a real S3-compatible server. Gives the test
+    raw access to what the store holds (tests/support/s3.py RawStorage)."""
+    from board.records import services as records
+    from board.records.store import from_config
+    from tests.support.s3 import FilesystemRaw, S3Raw
+
+    if request.param == "filesystem":
+        yield FilesystemRaw()
+        return
+    server = request.getfixturevalue("s3_server")
+    before = app.extensions[records.EXTENSION]
+    grace = app.config["RECORDS_ORPHAN_GRACE_SECONDS"]
+    raw = S3Raw(server, app.config)
+    raw.clear()
+    app.extensions[records.EXTENSION] = dataclasses.replace(
+        before, store=from_config({**app.config, **server.config()})
+    )
+    try:
+        yield raw
+    finally:
+        app.extensions[records.EXTENSION] = before
+        app.config["RECORDS_ORPHAN_GRACE_SECONDS"] = grace
+        raw.clear()

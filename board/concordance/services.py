@@ -38,11 +38,14 @@ import dataclasses
 import datetime as dt
 import io
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, extract, func, select, text
+from sqlalchemy.orm import Session
 
 from board.audit import services as audit
 from board.auth.models import Institution, User
@@ -78,6 +81,39 @@ from board.validation import MAX_ID, FieldError, InvalidInput
 # DIMENSIONS and LEVELS (concur, differ minor, differ major: the kappa categories
 # too) come from board.concordance.summaries.
 ANALYTICS_ROLES = (Role.COORDINATOR, Role.ADMIN)
+
+# The bind the figures are read from when ANALYTICS_DATABASE_URL is set (board/config.py):
+# a streaming replica, so the dashboard's scans never compete with the primary's writes.
+ANALYTICS_BIND = "analytics"
+_replica: ContextVar[Session | None] = ContextVar("analytics_replica", default=None)
+
+
+class _ReadingSession:
+    """Where the five queries run: the replica's session while compute() holds one,
+    otherwise the app's (the primary)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_replica.get() or db.session, name)
+
+
+reading_db = _ReadingSession()
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """A read-only transaction on the analytics bind, if one is configured. The audit
+    row of the read still goes to the primary, in the app's session."""
+    engine = db.engines.get(ANALYTICS_BIND)
+    if engine is None:
+        yield
+        return
+    with Session(engine) as session:
+        token = _replica.set(session)
+        try:
+            yield
+        finally:
+            _replica.reset(token)
+            session.rollback()
 
 
 # --- Filters ------------------------------------------------------------------------
@@ -286,7 +322,7 @@ def _profile_rows(filters: Filters) -> list[tuple[dict[str, tuple[int, int, int]
     if filters.narrows_cases:
         query = query.join(Case, Case.id == summary.case_id).where(*_case_conditions(filters))
     out = []
-    for row in db.session.execute(query).all():
+    for row in reading_db.execute(query).all():
         cases = int(row[-1])
         profile = {
             d: (int(row[3 * i]), int(row[3 * i + 1]), int(row[3 * i + 2]))
@@ -352,7 +388,7 @@ def _pair_table(filters: Filters) -> dict[str, Counter[tuple[str, str]]]:
     if filters.narrows_cases:
         query = query.join(Case, Case.id == s.case_id).where(*_case_conditions(filters))
     tables: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
-    for row in db.session.execute(query).all():
+    for row in reading_db.execute(query).all():
         for i, dimension in enumerate(DIMENSIONS):
             primary = row[i]
             if primary is None:
@@ -374,7 +410,7 @@ def _reason_counts(filters: Filters) -> dict[str, Counter[str]]:
     if filters.narrows_cases:
         query = query.join(Case, Case.id == r.case_id).where(*_case_conditions(filters))
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for dimension, reason, count in db.session.execute(query).all():
+    for dimension, reason, count in reading_db.execute(query).all():
         counts[str(reason)][dimension] += int(count)
     return counts
 
@@ -399,9 +435,9 @@ def _turnaround(filters: Filters) -> tuple[int, Turnaround, dict[str, int]]:
     by_due = func.count().filter(and_(released, Case.due_at.is_not(None)))
     on_time = func.count().filter(and_(released, Case.reported_at <= Case.due_at))
     outcomes = [func.count().filter(Case.implementation == o) for o in IMPLEMENTATION_OUTCOMES]
-    if db.session.get_bind().dialect.name == "postgresql":
+    if reading_db.get_bind().dialect.name == "postgresql":
         days = extract("epoch", Case.reported_at - Case.submitted_at) / 86400.0
-        row = db.session.execute(
+        row = reading_db.execute(
             select(
                 func.count(),
                 func.count(Case.reported_at),
@@ -416,7 +452,7 @@ def _turnaround(filters: Filters) -> tuple[int, Turnaround, dict[str, int]]:
         median_days = Estimate(float(median), None, None, count) if count else _no_release()
         p90_days = Estimate(float(p90), None, None, count) if count else _no_release()
     else:
-        total, count, due_n, on_time_n, *implemented = db.session.execute(
+        total, count, due_n, on_time_n, *implemented = reading_db.execute(
             select(func.count(), func.count(Case.reported_at), by_due, on_time, *outcomes).where(
                 *conditions
             )
@@ -424,7 +460,7 @@ def _turnaround(filters: Filters) -> tuple[int, Turnaround, dict[str, int]]:
         # SQLite has no percentile_cont: one ordered column of durations, read by the
         # same definition (stats.percentile).
         days_sqlite = func.julianday(Case.reported_at) - func.julianday(Case.submitted_at)
-        durations = db.session.scalars(
+        durations = reading_db.scalars(
             select(days_sqlite).where(*conditions, released).order_by(days_sqlite)
         ).all()
         median_days = _or_no_release(stats.percentile(durations, 0.5))
@@ -462,7 +498,7 @@ def _workload(filters: Filters, now: dt.datetime) -> list[ReviewerLoad]:
     if filters.specialty:
         per_reviewer = per_reviewer.where(Assignment.specialty == filters.specialty)
     sub = per_reviewer.subquery()
-    rows = db.session.execute(
+    rows = reading_db.execute(
         select(User.id, User.name, User.role, sub.c.open, sub.c.overdue, sub.c.completed)
         .join(sub, sub.c.reviewer_id == User.id)
         .where((sub.c.open + sub.c.completed) > 0)
@@ -531,15 +567,20 @@ def _require_analytics(user: User) -> None:
 
 
 def compute(filters: Filters, *, now: dt.datetime | None = None) -> Dashboard:
-    """The figures for a selection (no authorisation, no audit: see dashboard())."""
-    now = now or utcnow()
-    if db.session.get_bind().dialect.name == "postgresql":
+    """The figures for a selection (no authorisation, no audit: see dashboard()), read
+    from the analytics replica when one is configured."""
+    with _reading():
+        return _compute(filters, now or utcnow())
+
+
+def _compute(filters: Filters, now: dt.datetime) -> Dashboard:
+    if reading_db.get_bind().dialect.name == "postgresql":
         # These aggregates run in a few hundred milliseconds; compiling them with JIT
         # costs more than it saves (measured in bench/analytics.py). SET LOCAL lasts
         # until the end of this transaction only.
-        db.session.execute(text("SET LOCAL jit = off"))
+        reading_db.execute(text("SET LOCAL jit = off"))
         # Room for the per-case hash aggregate in memory instead of a sort on disk.
-        db.session.execute(text("SET LOCAL work_mem = '32MB'"))
+        reading_db.execute(text("SET LOCAL work_mem = '32MB'"))
     profiles = _verdict_profiles(filters)
     pairs = _pair_table(filters)
     reasons = _reason_counts(filters)

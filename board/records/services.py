@@ -25,7 +25,14 @@ from board.db import utcnow
 from board.errors import RecordUnavailable, TooLarge
 from board.extensions import db
 from board.records import checks, crypto
-from board.records.store import FilesystemStore, LegacyDbStore, RecordStore, StoreError, new_key
+from board.records.store import (
+    LegacyDbStore,
+    RecordStore,
+    StoreError,
+    StoreUnavailable,
+    from_config,
+    new_key,
+)
 from board.validation import FieldError, InvalidInput
 
 EXTENSION = "board.records"
@@ -62,7 +69,7 @@ def init_app(app: Flask) -> None:
     if app.static_folder and _inside(records_dir, Path(app.static_folder)):
         raise crypto.KeyConfigError("RECORDS_DIR must not be inside a served folder")
     app.extensions[EXTENSION] = Records(
-        store=FilesystemStore(records_dir),
+        store=from_config(app.config),
         key_text=app.config.get("RECORDS_KEY"),
         key_file=key_file,
         retired_text=app.config.get("RECORDS_RETIRED_KEYS"),
@@ -137,6 +144,8 @@ def read_bytes(record: Record) -> bytes:
                 sealed,
                 crypto.associated_data(record.id, record.storage_key),
             )
+    except StoreUnavailable:
+        raise  # the service is down: a 500, not a verdict on the record's file
     except StoreError:
         raise RecordUnavailable(record.id, "missing") from None
     except crypto.Undecryptable:

@@ -20,6 +20,7 @@ Stage: every review concurs.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import shutil
@@ -32,7 +33,8 @@ from typing import Any
 import pytest
 import time_machine
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import selectinload
 
 from board.audit.models import AuditEvent
@@ -57,7 +59,7 @@ from board.validation import InvalidInput, parse
 from tests.integration.test_migrations import scratch_postgres  # noqa: F401  (a fixture)
 from tests.support import factories as f
 from tests.support.api import Api, sign_in
-from tests.support.services import RECORDS_KEY
+from tests.support.services import DATABASE_URL, RECORDS_KEY
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=40)
@@ -456,7 +458,7 @@ def test_the_api_serves_the_figures_to_coordinators_only(client, board):
 
 
 @contextmanager
-def another_board(database_url: str) -> Iterator[None]:
+def another_board(database_url: str, **config: Any) -> Iterator[None]:
     """An app of the board on another database, inside its context, with nothing sent
     out. Building an app makes its Celery instance the process default, so the
     previous default is put back."""
@@ -473,6 +475,7 @@ def another_board(database_url: str) -> Iterator[None]:
             "MAIL_PORT": 1,
             "RECORDS_DIR": records_dir,
             "RECORDS_KEY": RECORDS_KEY,
+            **config,
         }
     )
     try:
@@ -484,6 +487,40 @@ def another_board(database_url: str) -> Iterator[None]:
         celery_state.set_default_app(default)
         celery_state._set_current_app(current)
         shutil.rmtree(records_dir, ignore_errors=True)
+
+
+def test_the_figures_are_read_from_the_analytics_replica_when_one_is_configured(board):
+    """FLASK_ANALYTICS_DATABASE_URL points the dashboard's queries at a replica. Here the
+    "replica" is the same database through read-only transactions (what a hot standby
+    allows): the figures are the same, every aggregate runs on that engine and none on
+    the primary, and the audit row of the read is written to the primary."""
+    expected = analytics.dashboard(board.user("coordinator"), Filters())
+    coordinator_id = board.user("coordinator").id
+    db.session.commit()
+    read_only = make_url(DATABASE_URL).update_query_dict(
+        {"options": "-c default_transaction_read_only=on"}
+    )
+    replica_url = read_only.render_as_string(hide_password=False)
+    with another_board(DATABASE_URL, ANALYTICS_DATABASE_URL=replica_url):
+        assert set(db.engines) == {None, "analytics"}
+        ran: dict[str | None, list[str]] = {None: [], "analytics": []}
+        for key, engine in db.engines.items():
+            event.listen(
+                engine,
+                "before_cursor_execute",
+                lambda *a, key=key, **_: ran[key].append(a[2].split()[0].upper()),
+            )
+        coordinator = db.session.get_one(User, coordinator_id)
+        got = analytics.dashboard(coordinator, Filters())
+        db.session.commit()  # the audit row: refused if it went to the read-only engine
+    assert dataclasses.replace(got, generated_at=expected.generated_at) == expected
+    assert ran["analytics"].count("SELECT") == 5  # the dashboard's five queries
+    assert "INSERT" not in ran["analytics"]
+    assert ran[None].count("INSERT") == 1  # the audit row
+    reads = db.session.scalars(
+        select(AuditEvent.actor_id).where(AuditEvent.action == "analytics_view")
+    ).all()
+    assert reads == [coordinator_id, coordinator_id]
 
 
 def test_the_embedded_sqlite_mode_gives_the_same_figures(tmp_path):

@@ -1,16 +1,14 @@
 """The record store: encryption at rest, the SHA-256 check on every download, the
 sweep (`flask records verify`), the move of legacy database blobs and key rotation
-(`flask records migrate`), and where the key may live."""
+(`flask records migrate`), and where the key may live. The tests that touch stored bytes
+run on both backends (the `stored` fixture): the file system and an S3 bucket on a real
+S3-compatible server (moto_server, a separate process)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import shutil
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -29,6 +27,7 @@ from board.records import services as store
 from board.validation import parse
 from tests.support import factories as f
 from tests.support.api import Api
+from tests.support.s3 import RawStorage, S3Raw
 from tests.support.services import RECORDS_DIR
 
 
@@ -61,9 +60,9 @@ def _upload(s: Setup, text: str = "Pathology report") -> Record:
     )
 
 
-def _path(record: Record) -> Path:
+def _key(record: Record) -> str:
     assert record.storage_key
-    return RECORDS_DIR / record.storage_key[:2] / record.storage_key
+    return record.storage_key
 
 
 def _verify(app: Flask, *args: str) -> tuple[int, str]:
@@ -71,14 +70,19 @@ def _verify(app: Flask, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_a_record_file_is_sealed_with_aes_gcm_and_bound_to_its_row(app: Flask, setup: Setup):
+def test_a_record_file_is_sealed_with_aes_gcm_and_bound_to_its_row(
+    app: Flask, setup: Setup, stored: RawStorage
+):
     record = _upload(setup)
-    sealed = _path(record).read_bytes()
+    sealed = stored.read(_key(record))
+    assert stored.keys() == [_key(record)]
     assert sealed.startswith(crypto.MAGIC)
     assert len(sealed) == len(f.pdf()) + len(crypto.MAGIC) + crypto.NONCE_BYTES + 16
-    assert oct(_path(record).stat().st_mode & 0o777) == "0o600"
-    for folder in (RECORDS_DIR, _path(record).parent):
-        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    if stored.name == "filesystem":
+        path = RECORDS_DIR / _key(record)[:2] / _key(record)
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        for folder in (RECORDS_DIR, path.parent):
+            assert oct(folder.stat().st_mode & 0o777) == "0o700"
     key = crypto.decode_key(app.config["RECORDS_KEY"], source="test")
     aad = crypto.associated_data(record.id, record.storage_key or "")
     assert crypto.open_sealed(key, sealed, aad) == f.pdf()
@@ -87,7 +91,7 @@ def test_a_record_file_is_sealed_with_aes_gcm_and_bound_to_its_row(app: Flask, s
         crypto.open_sealed(key, sealed, crypto.associated_data(record.id + 1, "0" * 32))
     # Two uploads of the same bytes: two nonces, two different files.
     again = _upload(setup)
-    assert _path(again).read_bytes() != sealed
+    assert stored.read(_key(again)) != sealed
 
 
 @pytest.mark.parametrize(
@@ -99,19 +103,19 @@ def test_a_record_file_is_sealed_with_aes_gcm_and_bound_to_its_row(app: Flask, s
     ],
 )
 def test_a_damaged_record_is_refused_on_download_audited_told_and_found_by_verify(
-    app: Flask, client, setup: Setup, damage: str, problem: str
+    app: Flask, client, setup: Setup, stored: RawStorage, damage: str, problem: str
 ):
     record = _upload(setup, "First")
     other = _upload(setup, "Second")
-    path = _path(record)
+    key = _key(record)
     if damage == "flip_a_byte":
-        data = bytearray(path.read_bytes())
+        data = bytearray(stored.read(key))
         data[len(data) // 2] ^= 0x01
-        path.write_bytes(bytes(data))
+        stored.write(key, bytes(data))
     elif damage == "swap_with_another_record":
-        shutil.copyfile(_path(other), path)
+        stored.write(key, stored.read(_key(other)))
     else:
-        path.unlink()
+        stored.remove(key)
     record_id, other_id = record.id, other.id
     db.session.remove()
 
@@ -141,45 +145,47 @@ def test_a_damaged_record_is_refused_on_download_audited_told_and_found_by_verif
     assert Api(client, setup.referrer_email).get(f"/records/{other_id}").status_code == 200
 
 
-def test_verify_passes_on_intact_records_and_removes_only_old_orphans(app: Flask, setup: Setup):
-    _upload(setup)
+def test_verify_passes_on_intact_records_and_removes_only_old_orphans(
+    app: Flask, setup: Setup, stored: RawStorage
+):
+    kept = _key(_upload(setup))
     # An upload whose commit failed: the file was written, the row rolled back.
     case = db.session.get(cases.Case, setup.case_id)
     orphan = store.attach_record(
         case, uploaded_by=setup.referrer, kind="pathology_report", filename="x.pdf", data=f.pdf()
     )
-    orphan_path = _path(orphan)
+    orphan_key = _key(orphan)
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Record)) == 1
-    assert orphan_path.is_file()
+    assert stored.exists(orphan_key)
 
     code, output = _verify(app)
     assert code == 0, output
     assert "records checked: 1" in output
-    assert "recent files without a record (left alone): 1" in output
-    assert orphan_path.is_file()
+    assert f"recent files without a record (left alone): 1\n  {orphan_key}\n" in output
+    assert stored.exists(orphan_key)
 
-    hours_ago = time.time() - 2 * 3600
-    os.utime(orphan_path, (hours_ago, hours_ago))
+    stored.age(orphan_key, 2 * 3600)
     code, output = _verify(app, "--keep-orphans")
-    assert code == 1 and "orphan files kept: 1" in output
-    assert orphan_path.is_file()
+    assert code == 1 and f"orphan files kept: 1\n  {orphan_key}\n" in output
+    assert stored.exists(orphan_key)
     code, output = _verify(app)
-    assert code == 0 and "orphan files removed: 1" in output
-    assert not orphan_path.exists()
+    assert code == 0 and f"orphan files removed: 1\n  {orphan_key}\n" in output
+    assert stored.keys() == [kept]
 
 
-def test_a_removed_record_takes_its_file_with_it(app: Flask, setup: Setup):
+def test_a_removed_record_takes_its_file_with_it(app: Flask, setup: Setup, stored: RawStorage):
     record = _upload(setup)
-    path = _path(record)
+    key = _key(record)
+    assert stored.exists(key)
     cases.remove_record(setup.referrer, setup.case_id, record.id)
-    assert not path.exists()
+    assert not stored.exists(key)
     assert _verify(app)[0] == 0
 
 
-def _make_legacy(record: Record, data: bytes) -> None:
+def _make_legacy(record: Record, data: bytes, stored: RawStorage) -> None:
     """The row as an earlier version left it: bytes in record_blobs, no storage key."""
-    _path(record).unlink()
+    stored.remove(_key(record))
     record.storage_key = None
     record.key_id = None
     db.session.add(RecordBlob(record_id=record.id, data=data))
@@ -187,11 +193,11 @@ def _make_legacy(record: Record, data: bytes) -> None:
 
 
 def test_legacy_database_blobs_are_read_and_moved_into_the_store_by_migrate(
-    app: Flask, client, setup: Setup
+    app: Flask, client, setup: Setup, stored: RawStorage
 ):
     record = _upload(setup, "Legacy")
     record_id = record.id
-    _make_legacy(record, f.pdf("Legacy"))
+    _make_legacy(record, f.pdf("Legacy"), stored)
     api = Api(client, setup.referrer_email)
     assert api.get(f"/records/{record_id}").data == f.pdf("Legacy")
     assert _verify(app)[0] == 0
@@ -201,7 +207,7 @@ def test_legacy_database_blobs_are_read_and_moved_into_the_store_by_migrate(
     assert "moved from the database: 1" in result.output
     db.session.expire_all()
     moved = db.session.get(Record, record_id)
-    assert moved is not None and moved.storage_key and _path(moved).is_file()
+    assert moved is not None and moved.storage_key and stored.keys() == [moved.storage_key]
     assert db.session.scalar(select(func.count()).select_from(RecordBlob)) == 0
     assert api.get(f"/records/{record_id}").data == f.pdf("Legacy")
     again = app.test_cli_runner().invoke(args=["records", "migrate"])
@@ -223,11 +229,11 @@ def keys(app: Flask) -> Iterator[object]:
 
 
 def test_a_retired_key_still_opens_its_files_and_migrate_reseals_them(
-    app: Flask, client, setup: Setup, keys
+    app: Flask, client, setup: Setup, stored: RawStorage, keys
 ):
     old = app.config["RECORDS_KEY"]
     record = _upload(setup, "Before rotation")
-    old_id, old_path, record_id = record.key_id, _path(record), record.id
+    old_id, old_key, record_id = record.key_id, _key(record), record.id
     db.session.remove()
 
     new = crypto.new_key_text()
@@ -241,7 +247,7 @@ def test_a_retired_key_still_opens_its_files_and_migrate_reseals_them(
     resealed = db.session.get(Record, record_id)
     assert resealed is not None
     assert resealed.key_id == crypto.key_id(crypto.decode_key(new, source="test")) != old_id
-    assert not old_path.exists() and _path(resealed).is_file()
+    assert stored.keys() == [_key(resealed)] and _key(resealed) != old_key
     keys(new)  # the retired key can now be dropped from the configuration
     assert api.get(f"/records/{record_id}").data == f.pdf("Before rotation")
 
@@ -299,3 +305,53 @@ def test_make_run_creates_the_demo_key_once_in_its_own_secrets_folder(tmp_path, 
     assert key_file.read_text() == first  # never replaced: the records need it
     keyring = crypto.load_keyring(None, key_file, "")
     assert keyring.current_id == crypto.key_id(crypto.decode_key(first, source="demo"))
+
+
+def test_the_store_is_chosen_by_configuration(tmp_path, s3_server):
+    from board.records.store import FilesystemStore, S3Store, StoreError, from_config
+
+    assert isinstance(from_config({"RECORDS_DIR": str(tmp_path)}), FilesystemStore)
+    chosen = from_config({"RECORDS_DIR": str(tmp_path), **s3_server.config()})
+    assert isinstance(chosen, S3Store)
+    assert (chosen.bucket, chosen.endpoint_url, chosen.prefix) == (
+        "board-test-records",
+        s3_server.url,
+        "records/",
+    )
+    with pytest.raises(StoreError, match="RECORDS_S3_BUCKET"):
+        from_config({"RECORDS_STORE": "s3"})
+    with pytest.raises(StoreError, match="filesystem or s3"):
+        from_config({"RECORDS_STORE": "tape", "RECORDS_DIR": str(tmp_path)})
+
+
+def test_an_unreachable_s3_service_is_an_outage_not_a_damaged_record(
+    app: Flask, client, setup: Setup, s3_server
+):
+    """A read while the service is down raises StoreUnavailable (a 500) without telling
+    the coordinators that the record is damaged, and `verify` stops instead of reporting
+    it missing. The record is intact once the service is back."""
+    from board.records.store import StoreUnavailable, from_config
+    from tests.support.services import free_port
+
+    before = app.extensions[store.EXTENSION]
+    up = from_config({**app.config, **s3_server.config()})
+    app.extensions[store.EXTENSION] = dataclasses.replace(before, store=up)
+    record_id = _upload(setup).id
+    db.session.commit()
+    nothing_there = {
+        **s3_server.config(),
+        "RECORDS_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    down = from_config({**app.config, **nothing_there})
+    app.extensions[store.EXTENSION] = dataclasses.replace(before, store=down)
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.read_bytes(db.session.get_one(Record, record_id))
+        assert app.test_cli_runner().invoke(args=["records", "verify"]).exit_code != 0
+        app.extensions[store.EXTENSION] = dataclasses.replace(before, store=up)
+        told = select(func.count()).where(Notification.kind == "record_integrity")
+        assert db.session.scalar(told) == 0
+        assert Api(client, setup.referrer_email).get(f"/records/{record_id}").status_code == 200
+    finally:
+        S3Raw(s3_server, app.config).clear()
+        app.extensions[store.EXTENSION] = before

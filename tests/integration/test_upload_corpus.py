@@ -1,7 +1,9 @@
 """The upload corpus (issue 6): hostile files are refused through the page form and the
 API with a clear message and nothing written (no row, no file, no upload audit row);
 real PDFs are accepted and come back intact, as attachments; and the raw storage (the
-records folder and the database) holds no plaintext of a canary PDF.
+records folder and the database) holds no plaintext of a canary PDF. Each test runs on
+both record store backends (the `stored` fixture: the file system, and an S3 bucket on a
+real S3-compatible server).
 
 A path-traversal name with real PDF content is *accepted*, stored under a random name,
 with only its last component kept as metadata (`passwd.pdf`): the name never becomes a
@@ -12,7 +14,6 @@ from __future__ import annotations
 import io
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ from board.extensions import db
 from tests.support import factories as f
 from tests.support.api import Api
 from tests.support.hostile_files import Upload, compressed_pdf, content_stream, hostile
-from tests.support.services import DATABASE_URL, RECORDS_DIR
+from tests.support.s3 import RawStorage
+from tests.support.services import DATABASE_URL
 from tests.web import test_pages
 from tests.web.test_pages import World
 
@@ -69,24 +71,20 @@ VIA: dict[str, Callable[[World, int, str, bytes], tuple[int, str]]] = {
 }
 
 
-def _files_on_disk() -> list[str]:
-    return sorted(str(p) for p in RECORDS_DIR.rglob("*") if p.is_file())
-
-
-def _nothing_written(app: Flask) -> None:
+def _nothing_written(app: Flask, stored: RawStorage) -> None:
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Record)) == 0
         assert db.session.scalar(select(func.count()).select_from(RecordBlob)) == 0
         uploads = select(func.count()).where(AuditEvent.action == "record_upload")
         assert db.session.scalar(uploads) == 0
         db.session.remove()
-    assert _files_on_disk() == []
+    assert stored.keys() == []
 
 
 @pytest.mark.parametrize("via", VIA)
 @pytest.mark.parametrize("upload", CORPUS, ids=[u.name for u in CORPUS])
 def test_a_hostile_upload_is_refused_with_a_clear_message_and_nothing_is_written(
-    app: Flask, world: World, upload: Upload, via: str
+    app: Flask, world: World, stored: RawStorage, upload: Upload, via: str
 ) -> None:
     _, case_id = _new_case(world)
     status, text = VIA[via](world, case_id, upload.filename, upload.data)
@@ -94,7 +92,7 @@ def test_a_hostile_upload_is_refused_with_a_clear_message_and_nothing_is_written
     assert upload.message in text.replace("&#34;", '"').replace("&#39;", "'")
     if via == "page":
         assert "The record was not uploaded" in text
-    _nothing_written(app)
+    _nothing_written(app, stored)
 
 
 def test_the_corpus_holds_every_kind_of_hostile_file_the_issue_lists() -> None:
@@ -121,7 +119,7 @@ def test_the_corpus_holds_every_kind_of_hostile_file_the_issue_lists() -> None:
 
 @pytest.mark.parametrize("via", VIA)
 def test_an_oversize_upload_is_refused_with_413_and_nothing_is_written(
-    app: Flask, world: World, via: str
+    app: Flask, world: World, stored: RawStorage, via: str
 ) -> None:
     _, case_id = _new_case(world)
     limit = app.config["MAX_CONTENT_LENGTH"]
@@ -129,7 +127,7 @@ def test_an_oversize_upload_is_refused_with_413_and_nothing_is_written(
     status, text = VIA[via](world, case_id, "scan.pdf", big)
     assert status == 413
     assert "larger than the 20 MB the board accepts" in text
-    _nothing_written(app)
+    _nothing_written(app, stored)
 
 
 class _Body(io.RawIOBase):
@@ -163,7 +161,9 @@ class _Body(io.RawIOBase):
 
 
 @pytest.mark.parametrize("via", VIA)
-def test_the_size_limit_applies_before_the_body_is_read(app: Flask, world: World, via: str) -> None:
+def test_the_size_limit_applies_before_the_body_is_read(
+    app: Flask, world: World, stored: RawStorage, via: str
+) -> None:
     _, case_id = _new_case(world)
     limit = app.config["MAX_CONTENT_LENGTH"]
     body = _Body(limit + 1)
@@ -184,7 +184,7 @@ def test_the_size_limit_applies_before_the_body_is_read(app: Flask, world: World
     )
     assert response.status_code == 413
     assert body.read_bytes == 0
-    _nothing_written(app)
+    _nothing_written(app, stored)
 
 
 ACCEPTED = [
@@ -215,7 +215,13 @@ DISPOSITION = {
 @pytest.mark.parametrize("via", VIA)
 @pytest.mark.parametrize(("name", "filename", "make"), ACCEPTED, ids=[a[0] for a in ACCEPTED])
 def test_a_real_pdf_is_accepted_stored_encrypted_and_downloaded_intact_as_an_attachment(
-    app: Flask, world: World, via: str, name: str, filename: str, make: Callable[[], bytes]
+    app: Flask,
+    world: World,
+    stored: RawStorage,
+    via: str,
+    name: str,
+    filename: str,
+    make: Callable[[], bytes],
 ) -> None:
     data = make()
     api, case_id = _new_case(world)
@@ -229,9 +235,8 @@ def test_a_real_pdf_is_accepted_stored_encrypted_and_downloaded_intact_as_an_att
         record_id, storage_key = record.id, record.storage_key
         db.session.remove()
     # One file, under the random key, nowhere near the uploaded name.
-    files = _files_on_disk()
-    assert len(files) == 1 and files[0].endswith(storage_key)
-    assert data not in (RECORDS_DIR / storage_key[:2] / storage_key).read_bytes()
+    assert stored.keys() == [storage_key]
+    assert data not in stored.read(storage_key)
 
     for download in (
         world.client("referrer").get(f"/records/{record_id}"),
@@ -267,7 +272,9 @@ def _database_dump() -> bytes:
     return dump.stdout
 
 
-def test_raw_storage_holds_no_plaintext_of_a_canary_pdf(app: Flask, world: World) -> None:
+def test_raw_storage_holds_no_plaintext_of_a_canary_pdf(
+    app: Flask, world: World, stored: RawStorage
+) -> None:
     plain = f.pdf(CANARY)
     packed = compressed_pdf(CANARY)
     streams = [content_stream(plain), content_stream(packed)]
@@ -281,8 +288,9 @@ def test_raw_storage_holds_no_plaintext_of_a_canary_pdf(app: Flask, world: World
         db.session.remove()
     assert [api.get(f"/records/{i}").data for i in ids] == [plain, packed]
 
-    stored = b"".join(Path(p).read_bytes() for p in _files_on_disk())
-    assert len(_files_on_disk()) == 2 and stored
+    keys = stored.keys()
+    everything = b"".join(stored.read(key) for key in keys)
+    assert len(keys) == 2 and everything
     dump = _database_dump()
     assert b"COPY public.records" in dump  # the dump is real and holds the rows
     needles = {
@@ -292,6 +300,6 @@ def test_raw_storage_holds_no_plaintext_of_a_canary_pdf(app: Flask, world: World
         "pdf header": b"%PDF-1.",
     }
     for what, needle in needles.items():
-        assert needle not in stored, f"{what} found in the records folder"
+        assert needle not in everything, f"{what} found in the record store ({stored.name})"
         for form in (needle, needle.hex().encode()):
             assert form not in dump, f"{what} found in the database"

@@ -191,10 +191,28 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses("The draft", 401, 404, 422, ok_code=201),
             },
             "get": {
-                "summary": "The caller's cases",
+                "summary": "The caller's cases, newest first, a page at a time",
+                "description": (
+                    "Keyset pages: `next_before` in the answer is the `before` of the next "
+                    "(older) page, null on the last one."
+                ),
                 "security": secured,
-                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
-                "responses": _responses("Cases", 401),
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "description": "Only cases with an id below this one",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "description": "Cases per page (default 100)",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+                "responses": _responses("Cases", 401, 422),
             },
         },
         "/api/v1/cases/{case_id}": {

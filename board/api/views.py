@@ -192,9 +192,28 @@ def create_case() -> Any:
 @token_required
 def list_cases() -> Any:
     status = request.args.get("status")
+    before = _positive("before", None, 2**31 - 1)
+    limit = _positive("limit", API_CASE_PAGE_SIZE, cases.MAX_CASE_PAGE_SIZE)
+    page = cases.case_page(caller(), status=status, before=before, limit=limit or 1)
     return jsonify(
-        {"cases": [ser.case_summary_json(c) for c in cases.cases_for(caller(), status=status)]}
+        {
+            "cases": [ser.case_summary_json(c) for c in page.cases],
+            "next_before": page.next_before,
+        }
     )
+
+
+API_CASE_PAGE_SIZE = 100
+
+
+def _positive(name: str, default: int | None, maximum: int) -> int | None:
+    """A positive integer query parameter, at most `maximum` (422 otherwise)."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise InvalidInput([FieldError(name, f"must be a whole number from 1 to {maximum}")])
+    return int(value)
 
 
 @bp.get("/cases/<int:case_id>")

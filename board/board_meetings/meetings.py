@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import selectinload
 
 from board.audit import services as audit
 from board.auth import policy
@@ -83,7 +85,43 @@ def create_meeting(
 
 def list_meetings(coordinator: User) -> list[Meeting]:
     _require_coordinator(coordinator)
-    return list(db.session.scalars(select(Meeting).order_by(Meeting.starts_at, Meeting.id)))
+    return list(
+        db.session.scalars(
+            select(Meeting)
+            .options(selectinload(Meeting.agenda_items))
+            .order_by(Meeting.starts_at, Meeting.id)
+        )
+    )
+
+
+# The meetings page lists every upcoming meeting and the latest past ones (a weekly
+# board holds fifty-two a year).
+PAST_MEETINGS_SHOWN = 26
+
+
+@dataclass(frozen=True)
+class MeetingsOverview:
+    upcoming: list[Meeting]  # soonest first
+    past: list[Meeting]  # latest first, at most PAST_MEETINGS_SHOWN
+    past_count: int
+
+
+def meetings_overview(coordinator: User, since: dt.datetime) -> MeetingsOverview:
+    """The meetings page: those starting at `since` or later, and the latest before."""
+    _require_coordinator(coordinator)
+    with_agenda = select(Meeting).options(selectinload(Meeting.agenda_items))
+    upcoming = db.session.scalars(
+        with_agenda.where(Meeting.starts_at >= since).order_by(Meeting.starts_at, Meeting.id)
+    )
+    past = db.session.scalars(
+        with_agenda.where(Meeting.starts_at < since)
+        .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
+        .limit(PAST_MEETINGS_SHOWN)
+    )
+    past_count = db.session.scalar(
+        select(func.count()).select_from(Meeting).where(Meeting.starts_at < since)
+    )
+    return MeetingsOverview(list(upcoming), list(past), int(past_count or 0))
 
 
 def move_meeting(coordinator: User, meeting_id: int, starts_at: dt.datetime) -> Meeting:
@@ -307,6 +345,7 @@ def upcoming_meetings(coordinator: User, limit: int = 5) -> list[Meeting]:
         db.session.scalars(
             select(Meeting)
             .where(Meeting.status == SCHEDULED, Meeting.starts_at >= since)
+            .options(selectinload(Meeting.agenda_items))
             .order_by(Meeting.starts_at, Meeting.id)
             .limit(limit)
         )

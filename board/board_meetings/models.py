@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from board.auth.models import User
@@ -83,6 +83,16 @@ class FollowUpQuestion(db.Model):  # type: ignore[name-defined,misc]
     """A referrer's question on a released second opinion; the answer is an addendum."""
 
     __tablename__ = "follow_up_questions"
+    __table_args__ = (
+        # The coordinator's dashboard: the questions still waiting, oldest first.
+        Index(
+            "ix_follow_up_questions_unanswered",
+            "asked_at",
+            "id",
+            postgresql_where=text("answer IS NULL"),
+            sqlite_where=text("answer IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

@@ -244,12 +244,13 @@ def answer_follow_up(question_id: int) -> Page | Response:
 
 def _meetings_page(values: MultiDict[str, str], errors: dict[str, str], status: int = 200) -> Page:
     user = require_role(Role.COORDINATOR)
-    every = board_meetings.list_meetings(user)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=12)
+    overview = board_meetings.meetings_overview(user, since)
     page = render_template(
         "board_meetings/meetings.html",
-        upcoming=[m for m in every if m.starts_at >= since],
-        past=list(reversed([m for m in every if m.starts_at < since])),
+        upcoming=overview.upcoming,
+        past=overview.past,
+        past_count=overview.past_count,
         fs={"data": values, "errors": errors},
         choices=CHOICES,
     )

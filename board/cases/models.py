@@ -11,6 +11,16 @@ from board.cases.rules import CaseStatus
 from board.db import JSONType, UTCDateTime, utcnow
 from board.extensions import db
 
+# The states in which a case can run late (board.cases.services.overdue_count counts
+# them in SQL).
+OVERDUE_STATES = (
+    CaseStatus.SUBMITTED,
+    CaseStatus.IN_REVIEW,
+    CaseStatus.UNROUTABLE,
+    CaseStatus.READY_FOR_BOARD,
+    CaseStatus.CONSENSUS,
+)
+
 
 class Case(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "cases"
@@ -89,18 +99,11 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
         return CaseStatus(self.status)
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        open_states = {
-            CaseStatus.SUBMITTED,
-            CaseStatus.IN_REVIEW,
-            CaseStatus.UNROUTABLE,
-            CaseStatus.READY_FOR_BOARD,
-            CaseStatus.CONSENSUS,
-        }
         # A paused clock (records awaited) cannot run late.
         return (
             self.due_at is not None
             and self.paused_at is None
-            and self.status_enum in open_states
+            and self.status_enum in OVERDUE_STATES
             and (now or utcnow()) > self.due_at
         )
 

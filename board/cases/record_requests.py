@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from board.audit import services as audit
 from board.auth.models import User
@@ -297,6 +298,10 @@ def requests_for_case(case_id: int) -> list[RecordRequest]:
     viewer (case_for_viewer) and audited the read."""
     return list(
         db.session.scalars(
-            select(RecordRequest).where(RecordRequest.case_id == case_id).order_by(RecordRequest.id)
+            select(RecordRequest)
+            .where(RecordRequest.case_id == case_id)
+            # Joined, not lazy: one statement however many reviewers asked.
+            .options(joinedload(RecordRequest.requested_by))
+            .order_by(RecordRequest.id)
         )
     )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from board import outbox
 from board.audit import services as audit
 from board.auth import policy
 from board.auth.models import BreakGlassGrant, User
 from board.auth.roles import Role
-from board.cases.models import Case, CaseEvent, Record
+from board.cases.models import OVERDUE_STATES, Case, CaseEvent, Record
 from board.cases.rules import (
     RECORD_LABEL,
     REVIEWS_OPEN,
@@ -227,9 +229,30 @@ def record_draft_read(user: User, case: Case) -> None:
     db.session.commit()
 
 
-def cases_for(user: User, *, status: str | None = None) -> list[Case]:
-    """The cases a user's case list shows: referrers their own, coordinators all."""
-    query = select(Case).order_by(Case.id.desc())
+# Case lists show a page at a time, newest first: a board keeps years of cases.
+CASE_PAGE_SIZE = 50
+MAX_CASE_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[Case]
+    # The `before` of the next (older) page; None on the last page.
+    next_before: int | None
+
+
+def case_page(
+    user: User,
+    *,
+    status: str | None = None,
+    before: int | None = None,
+    limit: int = CASE_PAGE_SIZE,
+    record: bool = True,
+) -> CasePage:
+    """A page of the cases a user's case list shows (referrers their own, coordinators
+    all), newest first, by keyset: the cases with an id below `before`. `record=False`
+    for a second list on the same page (its read is audited once)."""
+    query = select(Case).options(joinedload(Case.institution)).order_by(Case.id.desc())
     role = Role(user.role)
     if role is Role.REFERRER:
         viewer = policy.viewer_of(user)
@@ -240,13 +263,41 @@ def cases_for(user: User, *, status: str | None = None) -> list[Case]:
         else:
             query = query.where(Case.referrer_id == user.id)
     elif role is not Role.COORDINATOR:
-        return []
+        return CasePage([], None)
     if status:
         query = query.where(Case.status == status)
-    cases = list(db.session.scalars(query))
-    audit.record("case_list", actor=user, object_type="case_list")
-    db.session.commit()
-    return cases
+    if before is not None:
+        query = query.where(Case.id < before)
+    # The audit row first: committing after the read would expire the cases read, and
+    # each would be read again, one statement per case.
+    if record:
+        audit.record("case_list", actor=user, object_type="case_list")
+        db.session.commit()
+    found = list(db.session.scalars(query.limit(limit + 1)))
+    more = len(found) > limit
+    shown = found[:limit]
+    return CasePage(shown, shown[-1].id if more and shown else None)
+
+
+def cases_for(user: User, *, status: str | None = None) -> list[Case]:
+    """Every case a user's case list would show, in one list (small boards, scripts)."""
+    return case_page(user, status=status, limit=2**31 - 2).cases
+
+
+def overdue_count() -> int:
+    """How many cases are overdue (Case.is_overdue), counted in SQL."""
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(
+                Case.status.in_([s.value for s in OVERDUE_STATES]),
+                Case.paused_at.is_(None),
+                Case.due_at < utcnow(),
+            )
+        )
+        or 0
+    )
 
 
 @atomic

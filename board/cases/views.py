@@ -76,7 +76,16 @@ def _template_helpers(state: BlueprintSetupState) -> None:
 @login_required
 def my_cases() -> str:
     user = require_role(Role.REFERRER)
-    return render_template("cases/my_cases.html", cases=cases.cases_for(user))
+    page = cases.case_page(user, before=_before())
+    return render_template(
+        "cases/my_cases.html", cases=page.cases, next_before=page.next_before, before=_before()
+    )
+
+
+def _before() -> int | None:
+    """The keyset of a case list's older page: ?before=<case id>."""
+    value = request.args.get("before", "")
+    return int(value) if value.isdigit() else None
 
 
 # Blank medication rows the form offers beyond the filled ones (more with "Add a row").
@@ -528,18 +537,21 @@ def change_auto_reassign(case_id: int) -> Response:
 @login_required
 def dashboard() -> str:
     user = require_role(Role.COORDINATOR)
-    every_case = cases.cases_for(user)
     status = request.args.get("status") or None
-    shown = [c for c in every_case if status is None or c.status == status]
-    unroutable = [c for c in every_case if c.status_enum is CaseStatus.UNROUTABLE]
+    page = cases.case_page(user, status=status, before=_before())
+    counts = meetings.counts_by_status()
+    unroutable = cases.case_page(user, status=CaseStatus.UNROUTABLE.value, record=False).cases
     return render_template(
         "cases/dashboard.html",
-        cases=shown,
+        cases=page.cases,
+        next_before=page.next_before,
+        before=_before(),
         unroutable=unroutable,
-        counts=meetings.counts_by_status(),
+        unroutable_count=counts.get(CaseStatus.UNROUTABLE.value, 0),
+        counts=counts,
         status=status,
         choices=CHOICES,
-        overdue=sum(1 for c in every_case if c.is_overdue()),
+        overdue=cases.overdue_count(),
         upcoming_meetings=board_meetings.upcoming_meetings(user),
         open_follow_ups=follow_ups.open_questions(user),
     )

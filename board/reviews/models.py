@@ -37,6 +37,7 @@ class Purpose(enum.StrEnum):
 
 
 _PRIMARY_SQL = text("status IN ('offered', 'accepted', 'completed') AND purpose = 'primary'")
+_OPEN_SQL = text("status IN ('offered', 'accepted')")
 _TIE_BREAK_SQL = text("status IN ('offered', 'accepted', 'completed') AND purpose = 'tie_break'")
 
 
@@ -64,6 +65,14 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
             sqlite_where=_TIE_BREAK_SQL,
         ),
         Index("ix_assignments_reviewer_id_status", "reviewer_id", "status"),
+        # Routing's roster, per reviewer (e8indexes01): the open ones, the latest one.
+        Index(
+            "ix_assignments_open_reviewer_id",
+            "reviewer_id",
+            postgresql_where=_OPEN_SQL,
+            sqlite_where=_OPEN_SQL,
+        ),
+        Index("ix_assignments_reviewer_id_created_at", "reviewer_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

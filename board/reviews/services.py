@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import joinedload, selectinload
 
 from board.audit import services as audit
 from board.auth import policy
@@ -39,19 +39,39 @@ from board.routing.services import create_assignment, refresh_status
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
+# The inbox lists every open assignment and the latest closed ones (a reviewer keeps
+# years of completed assignments).
+CLOSED_ASSIGNMENTS_SHOWN = 50
+
 
 def assignments_for(reviewer: User) -> list[Assignment]:
-    assignments = list(
+    """A reviewer's open assignments and their CLOSED_ASSIGNMENTS_SHOWN latest others,
+    by due date."""
+    # The audit row first: committing after the read would expire what was read.
+    audit.record("assignment_list", actor=reviewer, object_type="assignment_list")
+    db.session.commit()
+    mine = select(Assignment).where(Assignment.reviewer_id == reviewer.id)
+    open_ids = mine.where(Assignment.status.in_([s.value for s in OPEN_ASSIGNMENT]))
+    closed_ids = (
+        mine.where(Assignment.status.not_in([s.value for s in OPEN_ASSIGNMENT]))
+        .order_by(Assignment.id.desc())
+        .limit(CLOSED_ASSIGNMENTS_SHOWN)
+    )
+    shown = union_all(
+        open_ids.with_only_columns(Assignment.id), closed_ids.with_only_columns(Assignment.id)
+    ).subquery()
+    return list(
         db.session.scalars(
             select(Assignment)
-            .where(Assignment.reviewer_id == reviewer.id)
-            .options(selectinload(Assignment.case), selectinload(Assignment.review))
+            .where(Assignment.id.in_(select(shown.c.id)))
+            .options(
+                selectinload(Assignment.case),
+                selectinload(Assignment.review),
+                joinedload(Assignment.reviewer),
+            )
             .order_by(Assignment.due_at, Assignment.id)
         )
     )
-    audit.record("assignment_list", actor=reviewer, object_type="assignment_list")
-    db.session.commit()
-    return assignments
 
 
 def _own_assignment(reviewer: User, assignment_id: int, *, lock: bool = False) -> Assignment:

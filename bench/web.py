@@ -135,10 +135,7 @@ def recreate_database() -> None:
 def seed_and_sign_in(env: dict[str, str], cases: int) -> dict[str, Any]:
     """Seeds the database (bench/seed.py), then signs the seeded coordinator, reviewer and
     referrer in through the test helpers, in this process on the bench database."""
-    try:
-        from bench.seed import seed
-    except ImportError:  # TEMPORARY until the perfdata branch's seeder is merged
-        from bench._tmp_seed import seed
+    from bench.seed import seed
 
     started = time.perf_counter()
     seeded = seed(DATABASE_URL, cases, seed=1)
@@ -160,16 +157,16 @@ def sign_in_all(seeded: dict[str, Any]) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"cookies": {}, "tokens": {}}
     for who in ("coordinator", "reviewer", "referrer"):
-        email = seeded[who]["email"]
-        password = seeded[who].get("password")
-        extra = {"password": password} if password else {}
+        # The seeded accounts have tests/support/factories.py's password and TOTP secret;
+        # the seeder's ready-made cookies and tokens are not used: a real sign-in is.
+        email, password = seeded[who]["email"], seeded["password"]
         client = app.test_client()
-        response = sign_in(client, email, csrf=True, **extra)
+        response = sign_in(client, email, password, csrf=True)
         assert response.status_code in (302, 303), (who, response.status_code)
         cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
         assert cookie is not None, who
         out["cookies"][who] = f"{cookie.key}={cookie.value}"
-        api = Api(app.test_client(), email, **extra)
+        api = Api(app.test_client(), email, password)
         out["tokens"][who] = api.headers["Authorization"]
     return out
 

@@ -12,9 +12,10 @@ gunicorn runs as docker-compose.yml's `web` service and the Dockerfile's CMD run
 `--workers 3`, the default sync worker (one thread per worker, so at most 3 requests in
 progress; the other connections wait in the listen backlog), access log on. For each N
 (BENCH_WEB_SIZES, default 1,000 and 100,000 cases) it creates and migrates a database of its
-own (`bench_web`), seeds N cases (bench/seed.py), signs a coordinator, a reviewer and a
-referrer in (tests/support/api.py: password and TOTP code, through the pages for a session
-cookie and /api/v1/auth/token for a bearer token), then times with wrk (-c 32, -t 2,
+own (`bench_web_<N>`; BENCH_WEB_REUSE=1 reuses one seeded before), seeds N cases
+(bench/seed.py), signs a coordinator, a reviewer and a referrer in (tests/support/api.py:
+password and TOTP code, through the pages for a session cookie and /api/v1/auth/token for
+a bearer token), then times with wrk (-c 32, -t 2,
 BENCH_WEB_SECONDS each after a warm-up):
 
 - pages (session cookie): the coordinator's dashboard GET /board, a reviewer's inbox
@@ -59,15 +60,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres@127.0.0.1:5432")
-DATABASE = os.environ.get("BENCH_WEB_DATABASE", "bench_web")
-DATABASE_URL = f"postgresql+psycopg://{POSTGRES}/{DATABASE}"
+SERVER_URL = f"postgresql+psycopg://{POSTGRES}"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
 # tests/support reads these at import: the sign-in helpers (factories.otp) find the bench's
 # accounts in the bench database, and spawned servers get the bench's Redis.
-os.environ["TEST_DATABASE_URL"] = DATABASE_URL
+# (The bench database of each size is named bench_web_<N>; TEST_DATABASE_URL follows it.)
+os.environ["TEST_DATABASE_URL"] = f"{SERVER_URL}/bench_web"
 os.environ["TEST_REDIS_URL"] = REDIS_URL
 
-import psycopg  # noqa: E402
 import requests  # noqa: E402
 
 from tests.support.factories import case_body  # noqa: E402
@@ -123,33 +123,42 @@ class Result:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def recreate_database() -> None:
-    with psycopg.connect(f"postgresql://{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+REUSE = os.environ.get("BENCH_WEB_REUSE", "") not in ("", "0")
+ONLY = [name for name in os.environ.get("BENCH_WEB_ONLY", "").split(",") if name]
 
 
 # --- Seeding and signing in --------------------------------------------------------------
 
 
-def seed_and_sign_in(env: dict[str, str], cases: int) -> dict[str, Any]:
-    """Seeds the database (bench/seed.py), then signs the seeded coordinator, reviewer and
-    referrer in through the test helpers, in this process on the bench database."""
-    from bench.seed import seed
+def seed_and_sign_in(database_url: str, cases: int) -> dict[str, Any]:
+    """Seeds a fresh, migrated database (bench/seed.py), or with BENCH_WEB_REUSE one seeded
+    before (the submissions of earlier runs stay in it), then signs the seeded coordinator,
+    reviewer and referrer in through the test helpers, in this process."""
+    from bench import seed as seeder
+    from tests.support import factories, services
 
-    started = time.perf_counter()
-    seeded = seed(DATABASE_URL, cases, seed=1)
-    print(f"  seeded {cases:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
-    return {**seeded, **sign_in_all(seeded)}
+    # Where factories.otp() finds the accounts (its engine is cached per URL).
+    services.DATABASE_URL = database_url
+    factories._engine.cache_clear()
+    have = seeder.seeded_cases(database_url)
+    if REUSE and have is not None and have >= cases:
+        print(f"  reusing {database_url.rsplit('/', 1)[-1]} ({have:,} cases)", flush=True)
+        seeded = seeder.credentials(database_url)
+    else:
+        started = time.perf_counter()
+        seeder.prepare(database_url, fresh=True)
+        seeded = seeder.seed(database_url, cases, seed=1)
+        print(f"  seeded {cases:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
+    return {**seeded, **sign_in_all(database_url, seeded)}
 
 
-def sign_in_all(seeded: dict[str, Any]) -> dict[str, Any]:
+def sign_in_all(database_url: str, seeded: dict[str, Any]) -> dict[str, Any]:
     from board import create_app
     from tests.support.api import Api, sign_in
 
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "SECURE_TRANSPORT": False,
             "SESSION_COOKIE_SECURE": False,
             "SECRET_KEY": env_secret(),
@@ -445,22 +454,18 @@ def main() -> int:
     print(f"  load average before: {os.getloadavg()[0]:.1f}")
     missed: list[str] = []
     with mail_sink() as mail:
-        env = service_env(
-            mail_port=mail.port,
-            database_url=DATABASE_URL,
-            redis_url=REDIS_URL,
-            FLASK_SECRET_KEY=env_secret(),
-            FLASK_RECORDS_DIR=str(logs / "records"),
-        )
         for cases in SIZES:
             print(f"\nN = {cases:,} cases", flush=True)
-            recreate_database()
-            flask = [str(BIN / "flask"), "--app", "board"]
-            subprocess.run(
-                [*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
+            database_url = f"{SERVER_URL}/bench_web_{cases}"
+            env = service_env(
+                mail_port=mail.port,
+                database_url=database_url,
+                redis_url=REDIS_URL,
+                FLASK_SECRET_KEY=env_secret(),
+                FLASK_RECORDS_DIR=str(logs / "records"),
             )
-            creds = seed_and_sign_in(env, cases)
-            targets = board_targets(creds)
+            creds = seed_and_sign_in(database_url, cases)
+            targets = [t for t in board_targets(creds) if not ONLY or t.name in ONLY]
 
             ceiling_web, ceiling_base = start_gunicorn(
                 "bench._ceiling_app:create_app()", env, logs, f"ceiling-{cases}"
@@ -478,6 +483,8 @@ def main() -> int:
             report_ratios(results, ceilings)
             if cases == max(SIZES):
                 missed += [f"N={cases:,} {m}" for m in check_budgets(results, ceilings)]
+                if ONLY:
+                    continue
                 print(
                     f"  memory: {MEMORY_REQUESTS:,} requests (pages and API read in turn) "
                     "on a fresh server",

@@ -33,7 +33,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import Connection, Executable, delete, insert, select, update
 from werkzeug.datastructures import CallbackDict
 
-from board.auth.models import WebSession
+from board.auth.models import User, WebSession
 from board.db import utcnow
 from board.extensions import db
 
@@ -66,6 +66,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         # The request's cookie named a session that had expired (idle or absolute).
         self.ended = ended
         self.skip = skip  # static files: no database round trip
+        self.account: User | None = None  # the session's account, loaded with its row
         self.modified = False
         self.rotate_to_new_id = False
         self.new = token is None
@@ -137,11 +138,14 @@ class DatabaseSessionInterface(SessionInterface):
         if not token:
             return ServerSession()
         # Read in the request's own transaction (db.session): the connection the view
-        # uses next, so no second checkout, ping and BEGIN for every request.
+        # uses next, so no second checkout, ping and BEGIN for every request. The
+        # account comes in the same round trip, into the session's identity map, where
+        # Flask-Login's user loader (board/auth/views.py load_user) finds it without a
+        # query of its own; it still checks that the account is active.
         row = db.session.execute(
-            select(_table.c.data, _table.c.created_at, _table.c.last_seen_at).where(
-                _table.c.id == _digest(token)
-            )
+            select(_table.c.data, _table.c.created_at, _table.c.last_seen_at, User)
+            .outerjoin(User, User.id == _table.c.user_id)
+            .where(_table.c.id == _digest(token))
         ).first()
         if row is None:
             return ServerSession(had_cookie=True)
@@ -151,7 +155,12 @@ class DatabaseSessionInterface(SessionInterface):
             with db.engine.begin() as conn:
                 conn.execute(delete(_table).where(_table.c.id == _digest(token)))
             return ServerSession(had_cookie=True, ended=True)
-        return ServerSession(json.loads(row.data), token=token, last_seen=row.last_seen_at)
+        server_session = ServerSession(
+            json.loads(row.data), token=token, last_seen=row.last_seen_at
+        )
+        # Held for the request: the identity map keeps only what something references.
+        server_session.account = row.User
+        return server_session
 
     def save_session(  # type: ignore[override]
         self, app: Flask, session: ServerSession, response: Response

@@ -19,6 +19,13 @@ on SQLite (the embedded mode) the database's single write lock.
 
 The price is that audited commits are serialised for about one INSERT and one
 COMMIT each: bench/audit.py measures it (bench/README.md has the figures).
+
+A read's commit writes nothing but its audit rows, so it keeps what the request loaded:
+after the audited commit of a GET (or HEAD) request whose transaction flushed or executed
+nothing else, the session does not expire its objects. Expiring them made every page that
+lists rows read each row again, one SELECT per row per attribute (the coordinator's
+dashboard: one query per case after `case_list`'s commit). Any other commit still expires
+everything (SQLAlchemy's default), so a change is always read back from the database.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any
 from flask import Flask, Response, g, has_app_context, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import event, select, text
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from board.audit import chain
 from board.audit.models import AuditEvent
@@ -42,6 +49,9 @@ from board.extensions import db
 # pg_advisory_xact_lock key of the chain ("audit" in ASCII); nothing else uses it.
 CHAIN_LOCK_KEY = 0x6175646974
 _PENDING = "audit_pending"
+# Set when the transaction flushed or executed anything but audit rows and SELECTs.
+_WROTE = "audit_other_writes"
+_KEEP_LOADED = "audit_keep_loaded"
 
 # A request id from the proxy (X-Request-ID) is kept only if it looks like one:
 # anything else (too long, spaces, control or non-ASCII characters) is replaced by
@@ -147,6 +157,15 @@ def _chain_pending_rows(session: Session) -> None:
         last_id, last_hash = conn.execute(
             select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)
         ).first() or (None, None)
+    if (
+        not session.info.get(_WROTE)
+        and has_request_context()
+        and request.method in ("GET", "HEAD")
+        and session.expire_on_commit
+    ):
+        # A read: its commit writes only the rows below, so what it loaded stays valid.
+        session.expire_on_commit = False
+        session.info[_KEEP_LOADED] = True
     next_id, prev_hash = (last_id + 1, last_hash) if last_id else (1, chain.GENESIS)
     for row in pending:
         row.id, row.prev_hash = next_id, prev_hash
@@ -156,10 +175,28 @@ def _chain_pending_rows(session: Session) -> None:
     # Session.commit flushes once more after this hook: that INSERT is the audit rows.
 
 
+@event.listens_for(Session, "after_flush")
+def _note_other_writes(session: Session, flush_context: Any) -> None:
+    # Still the pre-flush lists here: anything but audit rows makes it a write.
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, AuditEvent):
+            session.info[_WROTE] = True
+            return
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement_writes(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        state.session.info[_WROTE] = True
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_pending_rows(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_WROTE, None)
+        if session.info.pop(_KEEP_LOADED, False):
+            session.expire_on_commit = True
 
 
 # --- Verification ----------------------------------------------------------------------

@@ -9,7 +9,9 @@ anyway.
 - Idle timeout (SESSION_IDLE_MINUTES, 15) and absolute lifetime (SESSION_ABSOLUTE_HOURS,
   12, counted from the row's creation, i.e. from sign-in, because the id rotates there).
 - `last_seen_at` is written at most once every SESSION_TOUCH_SECONDS (60) when nothing
-  else in the session changed, so a page view is not a database write. The price: a
+  else in the session changed, so a page view is not a database write. The row is read in
+  the request's own transaction (db.session), and a request that writes nothing opens no
+  connection to save it: a page view costs the session one indexed SELECT, no more. The price: a
   session idles out between IDLE - 1 min and IDLE after the last request.
 - `rotate_session()` gives the session a new id (old row deleted): at sign-in, at MFA
   completion and at sign-out, so a cookie captured before any of them is worthless.
@@ -23,14 +25,15 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from contextlib import ExitStack
 from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, Executable, delete, insert, select, update
 from werkzeug.datastructures import CallbackDict
 
-from board.auth.models import WebSession
+from board.auth.models import User, WebSession
 from board.db import utcnow
 from board.extensions import db
 
@@ -63,6 +66,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         # The request's cookie named a session that had expired (idle or absolute).
         self.ended = ended
         self.skip = skip  # static files: no database round trip
+        self.account: User | None = None  # the session's account, loaded with its row
         self.modified = False
         self.rotate_to_new_id = False
         self.new = token is None
@@ -112,6 +116,19 @@ def _user_id(data: dict[str, Any]) -> int | None:
         return None
 
 
+class _Writes(ExitStack):
+    """A transaction of its own for the session row, begun at its first statement: most
+    requests write nothing (the "last seen" write is throttled), and then no connection
+    is checked out, pinged, begun and committed for nothing."""
+
+    _conn: Connection | None = None
+
+    def execute(self, statement: Executable) -> None:
+        if self._conn is None:
+            self._conn = self.enter_context(db.engine.begin())
+        self._conn.execute(statement)
+
+
 class DatabaseSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         name = self.get_cookie_name(app)
@@ -120,12 +137,16 @@ class DatabaseSessionInterface(SessionInterface):
             return ServerSession(skip=True)
         if not token:
             return ServerSession()
-        with db.engine.connect() as conn:
-            row = conn.execute(
-                select(_table.c.data, _table.c.created_at, _table.c.last_seen_at).where(
-                    _table.c.id == _digest(token)
-                )
-            ).first()
+        # Read in the request's own transaction (db.session): the connection the view
+        # uses next, so no second checkout, ping and BEGIN for every request. The
+        # account comes in the same round trip, into the session's identity map, where
+        # Flask-Login's user loader (board/auth/views.py load_user) finds it without a
+        # query of its own; it still checks that the account is active.
+        row = db.session.execute(
+            select(_table.c.data, _table.c.created_at, _table.c.last_seen_at, User)
+            .outerjoin(User, User.id == _table.c.user_id)
+            .where(_table.c.id == _digest(token))
+        ).first()
         if row is None:
             return ServerSession(had_cookie=True)
         idle, absolute, _ = _limits(app)
@@ -134,7 +155,12 @@ class DatabaseSessionInterface(SessionInterface):
             with db.engine.begin() as conn:
                 conn.execute(delete(_table).where(_table.c.id == _digest(token)))
             return ServerSession(had_cookie=True, ended=True)
-        return ServerSession(json.loads(row.data), token=token, last_seen=row.last_seen_at)
+        server_session = ServerSession(
+            json.loads(row.data), token=token, last_seen=row.last_seen_at
+        )
+        # Held for the request: the identity map keeps only what something references.
+        server_session.account = row.User
+        return server_session
 
     def save_session(  # type: ignore[override]
         self, app: Flask, session: ServerSession, response: Response
@@ -146,7 +172,7 @@ class DatabaseSessionInterface(SessionInterface):
         path = self.get_cookie_path(app)
         now = utcnow()
         idle, _, touch = _limits(app)
-        with db.engine.begin() as conn:
+        with _Writes() as conn:
             if session.rotate_to_new_id and session.token is not None:
                 conn.execute(delete(_table).where(_table.c.id == _digest(session.token)))
                 session.token = None

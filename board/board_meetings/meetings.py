@@ -336,17 +336,23 @@ def board_people() -> list[User]:
     )
 
 
-def upcoming_meetings(coordinator: User, limit: int = 5) -> list[Meeting]:
-    """The next scheduled meetings (those that have not yet ended), soonest first."""
+def upcoming_meetings(coordinator: User, limit: int = 5) -> list[tuple[Meeting, int]]:
+    """The next scheduled meetings (those that have not yet ended), soonest first, each
+    with the number of cases on its agenda (counted in SQL: the dashboard shows the
+    number, not the cases)."""
     _require_coordinator(coordinator)
     # A meeting under way is still "upcoming" for the coordinator running it.
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=12)
-    return list(
-        db.session.scalars(
-            select(Meeting)
-            .where(Meeting.status == SCHEDULED, Meeting.starts_at >= since)
-            .options(selectinload(Meeting.agenda_items))
-            .order_by(Meeting.starts_at, Meeting.id)
-            .limit(limit)
-        )
+    on_agenda = (
+        select(func.count(AgendaItem.id))
+        .where(AgendaItem.meeting_id == Meeting.id)
+        .correlate(Meeting)
+        .scalar_subquery()
     )
+    rows = db.session.execute(
+        select(Meeting, on_agenda)
+        .where(Meeting.status == SCHEDULED, Meeting.starts_at >= since)
+        .order_by(Meeting.starts_at, Meeting.id)
+        .limit(limit)
+    )
+    return [(meeting, int(count)) for meeting, count in rows]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from bench import _report as report  # noqa: E402
 from bench._fleet import (  # noqa: E402
     bench_app,
     migrate_with_trigger,
@@ -174,17 +174,7 @@ def main() -> int:
             abs(growth_child) <= GROWTH_BUDGET,
         ),
     ]
-    for name, ok in verdicts:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
-    passed = all(ok for _, ok in verdicts)
-    if passed:
-        shutil.rmtree(logs, ignore_errors=True)
-    print(
-        f"  ({time.monotonic() - started:.0f} s in all"
-        + ("" if passed else f"; logs in {logs}")
-        + ")"
-    )
-    return 0 if passed else 1
+    return report.verdicts(verdicts, logs=logs, started=started)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import redis  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from bench import _report as report  # noqa: E402
 from bench._tasks import NOOP_DONE_KEY, NOOP_TASK  # noqa: E402
 from board import create_app  # noqa: E402
 from board.auth.models import User  # noqa: E402
@@ -356,17 +356,7 @@ def main() -> int:
         (f"p99 under {P99_BUDGET_SECONDS:g} s", from_202.p99 < P99_BUDGET_SECONDS),
         ("every case routed", failures == 0),
     ]
-    for name, ok in verdicts:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
-    passed = all(ok for _, ok in verdicts)
-    if passed:
-        shutil.rmtree(logs, ignore_errors=True)
-    print(
-        f"  ({time.monotonic() - started:.0f} s in all"
-        + ("" if passed else f"; logs in {logs}")
-        + ")"
-    )
-    return 0 if passed else 1
+    return report.verdicts(verdicts, logs=logs, started=started)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -52,6 +51,7 @@ import psycopg  # noqa: E402
 import redis  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from bench import _report as report  # noqa: E402
 from bench._fleet import (  # noqa: E402
     Listener,
     bench_app,
@@ -400,17 +400,7 @@ def main() -> int:
         ),
         ("every case routed", all(r.failures == 0 for r in runs)),
     ]
-    for name, ok in verdicts:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
-    passed = all(ok for _, ok in verdicts)
-    if passed:
-        shutil.rmtree(logs, ignore_errors=True)
-    print(
-        f"  ({time.monotonic() - started:.0f} s in all"
-        + ("" if passed else f"; logs in {logs}")
-        + ")"
-    )
-    return 0 if passed else 1
+    return report.verdicts(verdicts, logs=logs, started=started)
 
 
 if __name__ == "__main__":

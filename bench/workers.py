@@ -2,7 +2,9 @@
 route about twice as fast as one?
 
 For each configuration (1 process, then 2; prefork, BENCH_CONCURRENCY pool children
-each, 4 by default as docker-compose.yml runs the worker) on a real redis-server of
+each, 1 by default: a process with one child is one core's worth of worker, the unit a
+new worker node adds; with 4, as docker-compose.yml runs a worker on a node of its own,
+one process already fills this 2-core machine) on a real redis-server of
 its own, this machine's PostgreSQL (database `board_bench_workers`, recreated) and real
 worker processes:
 
@@ -27,7 +29,7 @@ processes >= 1.6 x with 1, p99 submit-to-assigned under 1 s over each configurat
 paced runs, every case routed.
 
     PYTHONPATH=$PWD .venv/bin/python bench/workers.py
-    BENCH_CASES=300 BENCH_PACED=100 BENCH_CONCURRENCY=1 ... (a quicker look, or 1 child each)
+    BENCH_CASES=300 BENCH_PACED=100 BENCH_CONCURRENCY=4 ... (a quicker look, or 4 children each)
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ CASES = int(os.environ.get("BENCH_CASES", "1000"))
 PACED = int(os.environ.get("BENCH_PACED", "200"))
 # Ten cases a second is 36,000 an hour: far above a large network's thousands a month.
 RATE = float(os.environ.get("BENCH_RATE", "10"))
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "1"))
 DATABASE = "board_bench_workers"
 DATABASE_URL, LIBPQ_URL = urls(DATABASE)
 RATIO_BUDGET = 1.6

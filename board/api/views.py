@@ -185,7 +185,20 @@ def _case_payload(case_id: int) -> dict[str, Any]:
 def create_case() -> Any:
     data = parse(CaseInput, body())
     case = cases.create_draft(caller(), data)
-    return jsonify(_case_payload(case.id)), 201
+    # The new draft, as its author just sent it: no assignment, review or consensus yet.
+    # Its creation is audited (case_create); answering with it is not a second read.
+    return jsonify(
+        ser.case_json(
+            case,
+            assignments=[],
+            reviews=[],
+            consensus=None,
+            missing_records=cases.missing_for(case),
+            record_requests=[],
+            disagreements=[],
+            routing=None,
+        )
+    ), 201
 
 
 @bp.get("/cases")

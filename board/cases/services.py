@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from board import outbox
+from board.audit import actions
 from board.audit import services as audit
 from board.auth import policy
 from board.auth.models import BreakGlassGrant, User
@@ -567,7 +568,7 @@ def break_glass(coordinator: User, case_id: int, reason: str) -> BreakGlassGrant
     db.session.add(grant)
     db.session.flush()
     audit.record(
-        "case.break_glass",
+        actions.BREAK_GLASS,
         actor=coordinator,
         case_id=case.id,
         object_type="break_glass_grant",

@@ -415,6 +415,25 @@ def memory(
         web.stop()
 
 
+def report_latency_floor(ceilings: dict[str, Result]) -> None:
+    """Little's law: with CONNECTIONS requests always in flight, the mean latency is
+    CONNECTIONS / throughput, so a p50 under the budget needs about CONNECTIONS /
+    P50_BUDGET_MS requests a second. Printed beside what the ceilings reach, so a missed
+    p50 can be told apart from a slow page: when even a ceiling misses it, the budget asks
+    for more than the framework does on this machine."""
+    needed = CONNECTIONS / (P50_BUDGET_MS / 1000)
+    print(
+        f"  Little's law: p50 under {P50_BUDGET_MS:.0f} ms at {CONNECTIONS} connections needs "
+        f"about {needed:.0f} req/s"
+    )
+    for ceiling in ceilings.values():
+        verdict = "meets" if ceiling.p50_ms < P50_BUDGET_MS else "misses"
+        print(
+            f"    {ceiling.target.name:<28} {ceiling.rate:6.0f} req/s, "
+            f"p50 {ceiling.p50_ms:.1f} ms: the ceiling itself {verdict} the p50 budget"
+        )
+
+
 def report_ratios(results: list[Result], ceilings: dict[str, Result]) -> None:
     for result in results:
         ceiling = ceilings[result.target.ceiling or ""]
@@ -484,6 +503,7 @@ def main() -> int:
                 results = [measure(base, t, creds) for t in targets]
             finally:
                 web.stop()
+            report_latency_floor(ceilings)
             print("  throughput against the ceiling:")
             report_ratios(results, ceilings)
             if cases == max(SIZES):

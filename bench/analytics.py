@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from board.concordance import stats  # noqa: E402  (after the path is set)
+from tests.support.services import truncate  # noqa: E402
 
 DATABASE = "board_bench_analytics"
 BUDGET_MS = 500.0
@@ -291,11 +292,9 @@ def seed(engine: Engine, cases: int, reseed: bool) -> bool:
                 "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
             )
         ).scalar_one()
-        # The audit trail refuses TRUNCATE (append-only trigger); the bench database's
-        # owner switches that off for this transaction only.
-        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate"))
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate"))
+        # The audit trail and its chain refuse TRUNCATE (append-only triggers); the bench
+        # database's owner switches that off for this transaction only.
+        truncate(conn, tables.split(", "), restart_identity=True)
         for statement in seed_sql(cases):
             conn.execute(text(statement))
     print(f"seeded in {time.perf_counter() - started:.1f} s")

@@ -17,8 +17,9 @@ gives the same board, except the API tokens and session cookies, which are rando
 written with PostgreSQL COPY in chunks of cases, in one transaction; ids are assigned
 here (so children can point at parents without a round trip) and the sequences are
 moved past them at the end. The audit rows are hash-chained in the same pass with
-board/audit/chain.py (ids 1, 2, 3, ... with each row's prev_hash the previous row's
-hash), so `flask audit verify` passes on the seeded database. The verdict summaries
+board/audit/chain.py (one row of audit_chain per event, in event order, each with the
+previous row's hash), as the chainer would have linked them, so `flask audit verify`
+passes on the seeded database. The verdict summaries
 are then counted by board/concordance/summaries.py `rebuild()` (the seed goes around
 the review signing service that keeps them), and the database is ANALYZEd.
 
@@ -369,7 +370,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "web_sessions": ("id", "user_id", "data", "created_at", "last_seen_at"),
     "api_tokens": ("id", "user_id", "token_hash", "created_at", "expires_at", "revoked_at"),
-    "audit_events": (*chain.FIELDS, "row_hash"),
+    "audit_events": (*(name for name in chain.FIELDS if name != "prev_hash"), "tx"),
+    "audit_chain": ("seq", "event_id", "prev_hash", "row_hash"),
 }
 # Parents before children (foreign keys are checked row by row).
 ORDER = tuple(COLUMNS)
@@ -414,7 +416,8 @@ class Rows:
 
 
 class Audit:
-    """Audit rows, chained as they are made (board/audit/chain.py)."""
+    """Audit rows, chained as they are made (board/audit/chain.py), in id order with
+    tx 0: the order the chainer takes rows of finished transactions in."""
 
     def __init__(self, rows: Rows, rng: random.Random):
         self.rows, self.rng = rows, rng
@@ -444,11 +447,11 @@ class Audit:
             "request_id": f"{self.rng.getrandbits(128):032x}",
             "detail": detail,
             "severity": None,
-            "prev_hash": self.prev,
         }
-        digest = chain.row_hash(row)
-        self.prev = digest
-        self.rows.add("audit_events", (*(row[name] for name in chain.FIELDS), digest))
+        (link,) = chain.extend(row["id"] - 1, self.prev, [row])
+        self.prev = link.row_hash
+        self.rows.add("audit_events", (*(row[n] for n in chain.FIELDS if n != "prev_hash"), 0))
+        self.rows.add("audit_chain", (link.seq, link.event_id, link.prev_hash, link.row_hash))
 
 
 def _pick(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
@@ -1123,7 +1126,7 @@ def seed(
                 rows.flush(conn)
         rows.flush(conn)
         for table in ORDER:
-            if table == "web_sessions":
+            if table in ("web_sessions", "audit_chain"):  # no id sequence
                 continue
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -111,6 +111,9 @@ def _defaults() -> dict[str, Any]:
         # A message delivered this many times without finishing is parked for the coordinator:
         # a poison task runs at most three times.
         "OUTBOX_MAX_ATTEMPTS": 3,
+        # How often each worker's chainer links new audit rows into the hash chain
+        # (workers/chainer.py): the longest a committed row waits unchained.
+        "AUDIT_CHAIN_SECONDS": 1.0,
         "CELERY": {
             "broker_url": broker_url,
             "task_ignore_result": True,

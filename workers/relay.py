@@ -10,39 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from typing import Any
 
-from celery import bootsteps
+from workers.background import BackgroundThreadStep
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 5.0
 
 
-class OutboxRelayStep(bootsteps.StartStopStep):
-    requires = {"celery.worker.components:Pool"}
+class OutboxRelayStep(BackgroundThreadStep):
+    thread_name = "outbox-relay"
 
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, worker: Any) -> None:
-        from workers.celery_app import flask_app
-
-        self._thread = threading.Thread(
-            target=self._run, args=(flask_app,), name="outbox-relay", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, worker: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self, flask_app: Any) -> None:
+    def run(self, flask_app: Any) -> None:
         from board.extensions import db
         from board.outbox import services as outbox
 
@@ -54,13 +35,13 @@ class OutboxRelayStep(bootsteps.StartStopStep):
                 # An in-memory broker kept nothing across the restart: whatever was
                 # published and not finished is gone from it, so publish it again now.
                 self._safely(lambda: outbox.sweep_once(older_than=dt.timedelta(0)))
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 self._safely(outbox.relay_once)
                 if time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
                     self._safely(outbox.sweep_once)
                     last_sweep = time.monotonic()
                 db.session.remove()
-                self._stop.wait(poll)
+                self.stopping.wait(poll)
 
     @staticmethod
     def _safely(step: Any) -> None:

@@ -1,10 +1,12 @@
 """The audit trail's hash chain: PURE (no flask, sqlalchemy or celery imports).
 
-Each row carries the hash of the row before it (`prev_hash`) and its own hash
-(`row_hash`): SHA-256 over a canonical serialisation of its fields and
-`prev_hash`. Editing a row changes its hash; removing one leaves a gap in the ids
-and a `prev_hash` that matches nothing; two rows that follow the same row are a
-fork. `verify()` walks the rows in id order and names the first that breaks.
+The chain is a numbered list of links (rows 1, 2, 3, ... with no gap), each naming one
+audit event. Row n carries the hash of row n - 1 (`prev_hash`) and its own hash
+(`row_hash`): SHA-256 over a canonical serialisation of its event's fields (the
+event's own id among them) and `prev_hash`. Editing an event changes its hash;
+removing an event leaves a row that names nothing; removing a row leaves a gap in the
+numbers and a `prev_hash` that matches nothing; two rows that follow the same row are
+a fork. `verify()` walks the rows in order and names the first that breaks.
 
 The canonical form is JSON with sorted keys, no spaces, UTF-8, times as
 `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds: what PostgreSQL and SQLite keep),
@@ -76,17 +78,39 @@ def row_hash(row: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A new row of the chain: its number, its event and the two hashes."""
+
+    seq: int
+    event_id: int
+    prev_hash: str
+    row_hash: str
+
+
+def extend(head_seq: int, head_hash: str, events: Iterable[Mapping[str, Any]]) -> list[Link]:
+    """The rows that chain `events` (mappings with FIELDS but prev_hash), in the order
+    given, after the row `head_seq` whose hash is `head_hash` (0 and GENESIS: none)."""
+    links, seq, prev_hash = [], head_seq, head_hash
+    for event in events:
+        seq += 1
+        digest = row_hash({**event, "prev_hash": prev_hash})
+        links.append(Link(seq, int(event["id"]), prev_hash, digest))
+        prev_hash = digest
+    return links
+
+
+@dataclass(frozen=True)
 class Broken:
     """The first row where the chain breaks, and why, in words an operator can act on."""
 
-    row_id: int
+    row: int
     reason: str
 
 
 @dataclass(frozen=True)
 class Verdict:
     rows: int
-    head_id: int | None
+    head_row: int | None
     head_hash: str
     broken: Broken | None
 
@@ -100,38 +124,42 @@ _RECENT = 10_000
 
 
 def verify(rows: Iterable[Mapping[str, Any]]) -> Verdict:
-    """Walks rows in id order (each a mapping with FIELDS and `row_hash`). Ids run
-    1, 2, 3, ... because the chain assigns them; the first row follows GENESIS."""
-    expected_id, previous_hash, count = 1, GENESIS, 0
+    """Walks the chain's rows in order: mappings with `seq`, `event_id`, `prev_hash`,
+    `row_hash` and the event's FIELDS but prev_hash (`id` None when the event row is
+    gone). The first row follows GENESIS."""
+    expected, previous_hash, count = 1, GENESIS, 0
     recent: dict[str, int] = {}
     for row in rows:
-        row_id = int(row["id"])
-        if row_id != expected_id:
+        seq = int(row["seq"])
+        broken = None
+        if seq != expected:
             missing = (
-                f"row {expected_id} is"
-                if row_id == expected_id + 1
-                else f"rows {expected_id} to {row_id - 1} are"
+                f"row {expected} is" if seq == expected + 1 else f"rows {expected} to {seq - 1} are"
             )
-            reason = f"{missing} missing: the ids jump from {expected_id - 1} to {row_id}"
-            return Verdict(count, None, previous_hash, Broken(row_id, reason))
-        if row["prev_hash"] != previous_hash:
+            broken = f"{missing} missing: the chain jumps from row {expected - 1} to row {seq}"
+        elif row["id"] is None:
+            broken = f"its audit event {row['event_id']} was removed"
+        elif row["prev_hash"] != previous_hash:
             follows = recent.get(row["prev_hash"])
             if follows is not None:
-                reason = (
+                broken = (
                     f"the chain forks: it follows row {follows}, which row {follows + 1} "
                     "already follows"
                 )
             else:
-                reason = (
-                    f"its prev_hash is not the hash of row {row_id - 1}: the row before it "
+                broken = (
+                    f"its prev_hash is not the hash of row {seq - 1}: the row before it "
                     "was replaced or rewritten"
                 )
-            return Verdict(count, None, previous_hash, Broken(row_id, reason))
-        if row_hash(row) != row["row_hash"]:
-            reason = "its contents do not match its row_hash: the row was edited"
-            return Verdict(count, None, previous_hash, Broken(row_id, reason))
-        recent[row["row_hash"]] = row_id
+        elif row_hash(row) != row["row_hash"]:
+            broken = (
+                f"its audit event {row['event_id']} does not match the row's hash: "
+                "the event was edited"
+            )
+        if broken is not None:
+            return Verdict(count, None, previous_hash, Broken(seq, broken))
+        recent[row["row_hash"]] = seq
         if len(recent) > _RECENT:
             del recent[next(iter(recent))]
-        previous_hash, expected_id, count = row["row_hash"], row_id + 1, count + 1
-    return Verdict(count, expected_id - 1 or None, previous_hash, None)
+        previous_hash, expected, count = row["row_hash"], seq + 1, count + 1
+    return Verdict(count, expected - 1 or None, previous_hash, None)

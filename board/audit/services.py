@@ -5,20 +5,20 @@ caller's session, and the row is written by that session's commit, in the same
 transaction as the change it describes, or not at all (a rollback forgets it).
 Reads are recorded by `record_read()`, which commits its own row.
 
-The hash chain (board/audit/chain.py) is assigned at commit, in commit order:
-just before COMMIT the session takes the chain lock, reads the last row's id and
-hash, numbers and hashes its own rows, inserts them and commits, which releases
-the lock. The lock is held only for that read, one INSERT and the COMMIT, never
-for the service's own work (which is flushed before the lock is taken), so
-concurrent requests queue for a few milliseconds at most. Taking the lock inside
-record() instead would hold it from the first audited step to the end of every
-transaction, and chaining after the commit (a background chainer) would leave
-rows unprotected for a while. On PostgreSQL the lock is a transaction-level
-advisory lock, taken with the head read in one round trip (audit_chain_head());
-on SQLite (the embedded mode) the database's single write lock.
+The rows are written with one INSERT just before COMMIT, and nothing else: no lock, no
+read of the chain. The hash chain (board/audit/chain.py) is built after the commit by
+`chain_pending()`, which the chainer thread of every Celery worker runs about once a
+second (workers/chainer.py; one chainer at a time, through an advisory lock). It
+links the rows of finished transactions in (tx, id) order: on PostgreSQL a row's `tx` is
+its transaction's id, and the chainer takes only rows whose transaction is older than
+the oldest one still running (pg_snapshot_xmin), so a row it has passed can never turn
+up later. Until a row is linked (normally within a second or two; longer while no
+worker runs) only the append-only trigger protects it; `flask audit verify` counts such
+rows and says how old the oldest is.
 
-The price is that audited commits are serialised for about one INSERT and one
-COMMIT each: bench/audit.py measures it (bench/README.md has the figures).
+Chaining at commit time (as e6auditchain01 did) held one advisory lock from the head
+read to the end of the COMMIT of every audited transaction: every request of every web
+and worker node queued on it (bench/README.md has the figures).
 
 A read's commit writes nothing but its audit rows, so it keeps what the request loaded:
 after the audited commit of a GET (or HEAD) request whose transaction flushed or executed
@@ -30,24 +30,30 @@ everything (SQLAlchemy's default), so a change is always read back from the data
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, has_app_context, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import event, select, text
+from sqlalchemy import Connection, event, func, insert, literal, select, text, tuple_
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from board.audit import chain
-from board.audit.models import AuditEvent
+from board.audit.models import AuditEvent, AuditLink
 from board.auth.models import User
 from board.db import utcnow
 from board.extensions import db
 
-# pg_advisory_xact_lock key of the chain ("audit" in ASCII); nothing else uses it.
+# pg_advisory_xact_lock key of the chainer ("audit" in ASCII): one chainer at a time.
 CHAIN_LOCK_KEY = 0x6175646974
+# How many rows one chaining transaction links at most.
+CHAIN_BATCH = 5000
+_events = AuditEvent.__table__
+_links = AuditLink.__table__
 _PENDING = "audit_pending"
 # Set when the transaction flushed or executed anything but audit rows and SELECTs.
 _WROTE = "audit_other_writes"
@@ -106,29 +112,28 @@ def record(
     outcome: str = "ok",
     detail: Mapping[str, Any] | None = None,
     severity: str | None = None,
-) -> AuditEvent:
+) -> None:
     """Keeps one audit row with the caller's session; its commit writes it."""
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user._get_current_object()  # type: ignore[attr-defined]
-    event = AuditEvent(
-        at=utcnow(),
-        actor_id=actor.id if actor else None,
-        actor_role=actor.role if actor else None,
-        action=action,
-        case_id=case_id,
-        object_type=object_type,
-        object_id=object_id,
-        outcome=outcome,
-        source_ip=request.remote_addr if has_request_context() else None,
-        request_id=request_id(),
-        detail=chain.check_detail(detail),
-        severity=severity,
-    )
+    row = {
+        "at": utcnow(),
+        "actor_id": actor.id if actor else None,
+        "actor_role": actor.role if actor else None,
+        "action": action,
+        "case_id": case_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "outcome": outcome,
+        "source_ip": request.remote_addr if has_request_context() else None,
+        "request_id": request_id(),
+        "detail": chain.check_detail(detail),
+        "severity": severity,
+    }
     session = db.session()
     if not session.in_transaction():
         session.begin()  # the row belongs to this transaction: its rollback forgets it
-    session.info.setdefault(_PENDING, []).append(event)
-    return event
+    session.info.setdefault(_PENDING, []).append(row)
 
 
 def record_read(action: str, **kwargs: Any) -> None:
@@ -137,26 +142,11 @@ def record_read(action: str, **kwargs: Any) -> None:
 
 
 @event.listens_for(Session, "before_commit")
-def _chain_pending_rows(session: Session) -> None:
-    pending: list[AuditEvent] | None = session.info.pop(_PENDING, None)
+def _write_pending_rows(session: Session) -> None:
+    pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    # Everything else first: the lock below is then held only for the audit rows.
-    session.flush()
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        # pg_advisory_xact_lock(CHAIN_LOCK_KEY), then the last row, in one round trip
-        # (the function is in the migration e6auditchain01).
-        head = conn.execute(text("SELECT last_id, last_hash FROM audit_chain_head()")).one()
-        last_id, last_hash = head.last_id, head.last_hash
-    else:
-        # SQLite: a write statement takes the database's write lock (one writer at a
-        # time, held to COMMIT), so the head read next cannot be stale. It matches
-        # no row, and the append-only trigger fires per row, so nothing happens.
-        conn.execute(text("DELETE FROM audit_events WHERE 0"))
-        last_id, last_hash = conn.execute(
-            select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)
-        ).first() or (None, None)
+    session.flush()  # everything else first, so the read below is right
     if (
         not session.info.get(_WROTE)
         and has_request_context()
@@ -166,13 +156,9 @@ def _chain_pending_rows(session: Session) -> None:
         # A read: its commit writes only the rows below, so what it loaded stays valid.
         session.expire_on_commit = False
         session.info[_KEEP_LOADED] = True
-    next_id, prev_hash = (last_id + 1, last_hash) if last_id else (1, chain.GENESIS)
-    for row in pending:
-        row.id, row.prev_hash = next_id, prev_hash
-        row.row_hash = chain.row_hash(row.as_chain_row())
-        prev_hash, next_id = row.row_hash, next_id + 1
-        session.add(row)
-    # Session.commit flushes once more after this hook: that INSERT is the audit rows.
+    # One INSERT for the lot, on the session's connection: a Core statement, so it is
+    # neither an ORM flush nor an ORM write (it must not count as one above).
+    session.connection().execute(insert(_events), pending)
 
 
 @event.listens_for(Session, "after_flush")
@@ -199,21 +185,138 @@ def _forget_pending_rows(session: Session, transaction: SessionTransaction) -> N
             session.expire_on_commit = True
 
 
+# --- The chain -----------------------------------------------------------------------
+
+
+def _take_chain(conn: Connection) -> bool:
+    """One chainer at a time. PostgreSQL: the advisory lock, or False at once when another
+    chainer holds it. SQLite: its write lock (a write that touches nothing), which also
+    makes the head read below current; waits for it like any writer."""
+    if conn.dialect.name == "postgresql":
+        return bool(
+            conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+        )
+    conn.execute(text("DELETE FROM audit_chain WHERE 0"))
+    return True
+
+
+def _horizon(conn: Connection) -> int | None:
+    """Rows of transactions with an id below this are final: every such transaction has
+    committed or aborted (pg_snapshot_xmin: the oldest transaction still running). None
+    on SQLite, whose one writer at a time commits rows in id order."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return int(conn.scalar(text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")))
+
+
+def _after(position: tuple[int, int]) -> Any:
+    """The (tx, id) pair as a row value to compare the events' (tx, id) with."""
+    return tuple_(literal(position[0]), literal(position[1]))
+
+
+def _head(conn: Connection) -> tuple[int, str, tuple[int, int]]:
+    """The last row of the chain: its number, its hash and its event's (tx, id)."""
+    found = conn.execute(
+        select(_links.c.seq, _links.c.row_hash, _events.c.tx, _events.c.id)
+        .join(_events, _events.c.id == _links.c.event_id)
+        .order_by(_links.c.seq.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return 0, chain.GENESIS, (-1, 0)
+    return found.seq, found.row_hash, (found.tx, found.id)
+
+
+_EVENT_FIELDS = [_events.c[name] for name in chain.FIELDS if name != "prev_hash"]
+
+
+def chain_pending(batch: int = CHAIN_BATCH) -> int:
+    """Links the committed audit rows that follow the chain's last row, oldest
+    transaction first, at most `batch` of them, in a transaction of its own; returns how
+    many. 0 when there is nothing to link or another chainer is at work."""
+    with db.engine.begin() as conn:
+        if not _take_chain(conn):
+            return 0
+        horizon = _horizon(conn)
+        head_seq, head_hash, after = _head(conn)
+        query = (
+            select(*_EVENT_FIELDS)
+            .where(tuple_(_events.c.tx, _events.c.id) > _after(after))
+            .order_by(_events.c.tx, _events.c.id)
+            .limit(batch)
+        )
+        if horizon is not None:
+            query = query.where(_events.c.tx < horizon)
+        events = conn.execute(query).mappings().all()
+        links = chain.extend(head_seq, head_hash, [dict(event) for event in events])
+        if links:
+            conn.execute(insert(_links), [link.__dict__ for link in links])
+        return len(links)
+
+
+def chain_all() -> int:
+    """Links every row that can be linked now (`flask audit chain`, tests)."""
+    total = 0
+    while True:
+        done = chain_pending()
+        total += done
+        if done < CHAIN_BATCH:
+            return total
+
+
 # --- Verification ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Pending:
+    """Committed rows not linked yet (the chainer has not reached them)."""
+
+    rows: int
+    oldest_at: dt.datetime | None
+
+
 def _chain_rows(batch: int = 2000) -> Iterator[dict[str, Any]]:
-    columns = [getattr(AuditEvent, name) for name in (*chain.FIELDS, "row_hash")]
     result = db.session.execute(
-        select(*columns).order_by(AuditEvent.id).execution_options(yield_per=batch)
+        select(_links.c.seq, _links.c.event_id, _links.c.prev_hash, _links.c.row_hash)
+        .add_columns(*(c for c in _EVENT_FIELDS))
+        .select_from(_links.outerjoin(_events, _events.c.id == _links.c.event_id))
+        .order_by(_links.c.seq)
+        .execution_options(yield_per=batch)
     )
     for row in result:
         yield dict(row._mapping)
 
 
-def verify() -> chain.Verdict:
-    """Checks the whole chain, oldest row first (see board/audit/chain.py)."""
+def _unlinked(verdict: chain.Verdict) -> tuple[chain.Verdict, Pending]:
+    """The events no row of the chain names. Those after the chain's last event are
+    waiting for the chainer; one before it was never chained by the application: it
+    was added behind its back (the chainer never skips a finished row)."""
+    head_seq, _, after = _head(db.session.connection())
+    unlinked = (
+        select(_events.c.id, _events.c.at)
+        .select_from(_events.outerjoin(_links, _links.c.event_id == _events.c.id))
+        .where(_links.c.event_id.is_(None))
+    )
+    position = tuple_(_events.c.tx, _events.c.id)
+    slipped_in = db.session.execute(
+        unlinked.where(position <= _after(after)).order_by(_events.c.tx, _events.c.id).limit(1)
+    ).first()
+    if slipped_in is not None and verdict.broken is None:
+        reason = (
+            f"audit event {slipped_in.id} is in no row of the chain, though later events "
+            "are: it was added behind the application's back"
+        )
+        broken = chain.Broken(head_seq, reason)
+        verdict = chain.Verdict(verdict.rows, None, verdict.head_hash, broken)
+    waiting = unlinked.where(position > _after(after)).subquery()
+    count, oldest = db.session.execute(select(func.count(), func.min(waiting.c.at))).one()
+    return verdict, Pending(int(count), oldest)
+
+
+def verify() -> tuple[chain.Verdict, Pending]:
+    """Checks the whole chain, first row first (see board/audit/chain.py), and every
+    event against it; also counts the rows the chainer has not linked yet."""
     try:
-        return chain.verify(_chain_rows())
+        return _unlinked(chain.verify(_chain_rows()))
     finally:
         db.session.rollback()

@@ -21,7 +21,7 @@ from sqlalchemy import Select, select
 from board.audit import actions
 from board.audit import services as audit
 from board.audit.chain import FIELDS
-from board.audit.models import AuditEvent
+from board.audit.models import AuditEvent, AuditLink
 from board.audit.schemas import TrailFilterInput
 from board.auth.models import User
 from board.auth.roles import Role
@@ -123,7 +123,9 @@ def trail(viewer: User, scope: Scope, filters: TrailFilterInput) -> TrailPage:
     return TrailPage(rows, next_before, subject)
 
 
-CSV_COLUMNS = (*FIELDS[:3], "actor_name", *FIELDS[3:], "row_hash")
+# The chain's row number and hashes come from the chain (empty for a row the chainer
+# has not linked yet: it is seconds old).
+CSV_COLUMNS = (*FIELDS[:3], "actor_name", *FIELDS[3:], "row_hash", "chain_row")
 
 
 def _cell(value: Any) -> str:
@@ -142,12 +144,26 @@ def trail_csv(viewer: User, scope: Scope, filters: TrailFilterInput) -> str:
     """Every row of the selection (no paging), oldest first; the export is audited."""
     _reader(viewer)
     _subject(scope)
-    query = _query(scope, filters).order_by(None).order_by(AuditEvent.id)
+    query = (
+        _query(scope, filters)
+        .add_columns(AuditLink.seq, AuditLink.prev_hash, AuditLink.row_hash)
+        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
+        .order_by(None)
+        .order_by(AuditEvent.id)
+    )
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for event, name in db.session.execute(query.execution_options(yield_per=1000)):
-        values = {"actor_name": name, **{c: getattr(event, c) for c in (*FIELDS, "row_hash")}}
+    for event, name, seq, prev_hash, digest in db.session.execute(
+        query.execution_options(yield_per=1000)
+    ):
+        values = {
+            **{c: getattr(event, c) for c in FIELDS if c != "prev_hash"},
+            "actor_name": name,
+            "prev_hash": prev_hash,
+            "row_hash": digest,
+            "chain_row": seq,
+        }
         writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
     _record(viewer, scope, actions.AUDIT_EXPORT)
     return out.getvalue()

@@ -56,11 +56,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+APPEND_ONLY = ("audit_events", "audit_chain")
+
+
 def truncate(conn: Connection, table_names: list[str], *, restart_identity: bool) -> None:
-    """Empties the tables as their owner. The audit trail is append-only: its trigger
-    refuses TRUNCATE, for the application too, so the suite switches it off by name for
-    this transaction only (DDL is transactional: the trigger is back on at COMMIT)."""
+    """Empties the tables as their owner. The audit trail and its chain are append-only:
+    their triggers refuse TRUNCATE, for the application too, so the suite switches them
+    off by name for this transaction only (DDL is transactional: they are back on at
+    COMMIT)."""
     restart = " RESTART IDENTITY" if restart_identity else ""
-    conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate"))
+    for table in APPEND_ONLY:
+        conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate"))
     conn.execute(text(f"TRUNCATE {', '.join(table_names)}{restart} CASCADE"))
-    conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate"))
+    for table in APPEND_ONLY:
+        conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_no_truncate"))

@@ -120,6 +120,7 @@ def test_the_trail_is_paginated_newest_first_by_keyset(world):
 
 def test_the_csv_export_holds_every_row_with_its_hash_and_is_audited(world):
     case_id = _routed(world)
+    world.run(audit.chain_all)
     coordinator = world.client("coordinator")
     response = coordinator.get(f"/cases/{case_id}/audit.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -127,6 +128,7 @@ def test_the_csv_export_holds_every_row_with_its_hash_and_is_audited(world):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["action"] for r in rows][:3] == ["case_create", "record_upload", "case_submit"]
     assert all(len(r["row_hash"]) == 64 and len(r["prev_hash"]) == 64 for r in rows)
+    assert [int(r["chain_row"]) for r in rows] == sorted(int(r["chain_row"]) for r in rows)
     assert rows[0]["actor_name"] == "Dr. Rhea Referrer"
     assert _count(world, "audit_export") == 1
     filtered = coordinator.get(f"/cases/{case_id}/audit.csv?action=assign").text

@@ -27,6 +27,10 @@ def _defaults() -> dict[str, Any]:
         # A read-only copy (a PostgreSQL streaming replica) for the analytics dashboard's
         # aggregates (board/concordance/services.py); unset, they run on the primary.
         "ANALYTICS_DATABASE_URL": None,
+        # The dashboard's figures are recomputed at most this often per web worker
+        # (board/concordance/services.py _RecentFigures; the page says when they were
+        # computed). 0 computes them on every view.
+        "ANALYTICS_CACHE_SECONDS": 60,
         # Records are PDFs of a few pages; 20 MB leaves room for scanned reports.
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
         # Where record files (encrypted) are kept: "filesystem" (RECORDS_DIR) or "s3"
@@ -111,9 +115,11 @@ def _defaults() -> dict[str, Any]:
         # A message delivered this many times without finishing is parked for the coordinator:
         # a poison task runs at most three times.
         "OUTBOX_MAX_ATTEMPTS": 3,
-        # How often each worker's chainer links new audit rows into the hash chain
-        # (workers/chainer.py): the longest a committed row waits unchained.
+        # The workers' bookkeeping (workers/bookkeeping.py): how often new audit rows
+        # are linked into the hash chain (the longest a committed row waits unchained),
+        # and how often the case status counts are folded to one row per status.
         "AUDIT_CHAIN_SECONDS": 1.0,
+        "STATUS_COUNTS_ROLLUP_SECONDS": 10.0,
         "CELERY": {
             "broker_url": broker_url,
             "task_ignore_result": True,

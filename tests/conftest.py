@@ -56,6 +56,9 @@ def app() -> Iterator[Flask]:
             "LOGIN_THROTTLE_REDIS_URL": REDIS_URL,
             "RECORDS_DIR": str(RECORDS_DIR),
             "RECORDS_KEY": RECORDS_KEY,
+            # Most tests change the board and read the analytics back at once; the
+            # cache of recent figures has its own test (tests/integration/test_analytics.py).
+            "ANALYTICS_CACHE_SECONDS": 0,
         }
     )
     with application.app_context():

@@ -11,13 +11,13 @@ from celery.signals import worker_process_init
 
 from board import create_app
 from board.extensions import db
-from workers.chainer import AuditChainerStep
+from workers.bookkeeping import BookkeepingStep
 from workers.relay import OutboxRelayStep
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
 celery_app.steps["worker"].add(OutboxRelayStep)
-celery_app.steps["worker"].add(AuditChainerStep)
+celery_app.steps["worker"].add(BookkeepingStep)
 
 import workers.tasks.notifications  # noqa: E402  (registers the tasks)
 import workers.tasks.reviews  # noqa: E402

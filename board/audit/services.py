@@ -8,7 +8,7 @@ Reads are recorded by `record_read()`, which commits its own row.
 The rows are written with one INSERT just before COMMIT, and nothing else: no lock, no
 read of the chain. The hash chain (board/audit/chain.py) is built after the commit by
 `chain_pending()`, which the chainer thread of every Celery worker runs about once a
-second (workers/chainer.py; one chainer at a time, through an advisory lock). It
+second (workers/bookkeeping.py; one chainer at a time, through an advisory lock). It
 links the rows of finished transactions in (tx, id) order: on PostgreSQL a row's `tx` is
 its transaction's id, and the chainer takes only rows whose transaction is older than
 the oldest one still running (pg_snapshot_xmin), so a row it has passed can never turn

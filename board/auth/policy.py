@@ -122,32 +122,41 @@ def can_manage_accounts(role: Role) -> bool:
 
 
 def viewer_of(user: User) -> Viewer:
-    return Viewer(
-        user.id,
-        Role(user.role),
-        user.institution_id,
-        bool(user.institution and user.institution.share_cases_in_practice),
+    role = Role(user.role)
+    # Practice sharing matters to referrers only: nobody else's institution is read.
+    shares = role is Role.REFERRER and bool(
+        user.institution and user.institution.share_cases_in_practice
     )
+    return Viewer(user.id, role, user.institution_id, shares)
 
 
-def facts_of(case: Case) -> CaseFacts:
+def facts_of(case: Case, viewer: Viewer) -> CaseFacts:
+    """The facts `case_access` needs to decide for this viewer: the case's own columns,
+    and for a reviewer whether they hold an open or signed assignment on it (nobody
+    else's decision reads the reviewers, so nobody else's request asks for them)."""
     from sqlalchemy import select
 
     from board.cases.rules import CaseStatus
     from board.extensions import db
     from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment
 
-    reviewers = db.session.scalars(
-        select(Assignment.reviewer_id).where(
-            Assignment.case_id == case.id, Assignment.status.in_(ACTIVE_ASSIGNMENT)
+    reviewers: frozenset[int] = frozenset()
+    if is_reviewer(viewer.role):
+        reviewers = frozenset(
+            db.session.scalars(
+                select(Assignment.reviewer_id).where(
+                    Assignment.case_id == case.id,
+                    Assignment.reviewer_id == viewer.id,
+                    Assignment.status.in_(ACTIVE_ASSIGNMENT),
+                )
+            )
         )
-    )
     return CaseFacts(
         case.referrer_id,
         case.institution_id,
         bool(case.restricted),
         case.status == CaseStatus.WITHDRAWN.value,
-        frozenset(reviewers),
+        reviewers,
     )
 
 
@@ -173,9 +182,10 @@ def has_break_glass(user: User, case_id: int, now: dt.datetime | None = None) ->
 
 
 def access_to(user: User, case: Case) -> Access:
-    glass = bool(case.restricted) and can_break_glass(Role(user.role))
+    viewer = viewer_of(user)
+    glass = bool(case.restricted) and can_break_glass(viewer.role)
     return case_access(
-        viewer_of(user), facts_of(case), break_glass=glass and has_break_glass(user, case.id)
+        viewer, facts_of(case, viewer), break_glass=glass and has_break_glass(user, case.id)
     )
 
 

@@ -3,7 +3,9 @@ an addendum to the second opinion) and whether the recommendation was carried ou
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, tuple_
 
 from board.audit import services as audit
 from board.auth import policy
@@ -135,14 +137,37 @@ def record_implementation(referrer: User, case_id: int, outcome: str, note: str 
     return case
 
 
-def open_questions(coordinator: User) -> list[FollowUpQuestion]:
-    """Every question still waiting for the coordinator's answer, oldest first."""
+@dataclass(frozen=True)
+class Waiting:
+    """The questions still waiting for the coordinator's answer, oldest first, a page
+    at a time: `questions` from the start (or after `after`), how many wait in all, and
+    the id to ask the next page with (None on the last)."""
+
+    questions: list[FollowUpQuestion]
+    total: int
+    next_after: int | None
+
+
+def open_questions(coordinator: User, *, limit: int, after: int | None = None) -> Waiting:
+    """The questions waiting for an answer, oldest first (by the time asked, then id:
+    the partial index of unanswered questions), `limit` of them after the question
+    `after`. Case numbers and times only are shown: no patient's data."""
     if coordinator.role != Role.COORDINATOR:
         raise NotFound()
-    return list(
+    unanswered = FollowUpQuestion.answer.is_(None)
+    waiting = select(FollowUpQuestion).where(unanswered)
+    if after is not None:
+        mark = (
+            select(tuple_(FollowUpQuestion.asked_at, FollowUpQuestion.id))
+            .where(FollowUpQuestion.id == after)
+            .scalar_subquery()
+        )
+        waiting = waiting.where(tuple_(FollowUpQuestion.asked_at, FollowUpQuestion.id) > mark)
+    found = list(
         db.session.scalars(
-            select(FollowUpQuestion)
-            .where(FollowUpQuestion.answer.is_(None))
-            .order_by(FollowUpQuestion.asked_at, FollowUpQuestion.id)
+            waiting.order_by(FollowUpQuestion.asked_at, FollowUpQuestion.id).limit(limit + 1)
         )
     )
+    total = db.session.scalar(select(func.count()).select_from(FollowUpQuestion).where(unanswered))
+    shown = found[:limit]
+    return Waiting(shown, int(total or 0), shown[-1].id if len(found) > limit else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from board.audit import services as audit
 from board.auth import policy
@@ -156,8 +156,3 @@ def second_opinion_for(
     return SecondOpinion(
         case, assignments_for_case(case.id), reviews_for_case(case.id), consensus, answered
     )
-
-
-def counts_by_status() -> dict[str, int]:
-    rows = db.session.execute(select(Case.status, func.count()).group_by(Case.status)).all()
-    return {status: count for status, count in rows}

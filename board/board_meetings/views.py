@@ -206,6 +206,20 @@ def record_implementation(case_id: int) -> Page | Response:
     return see_other("board_meetings.second_opinion", case_id=case_id, _anchor="outcome")
 
 
+FOLLOW_UPS_PAGE = 50
+
+
+@bp.get("/follow-ups")
+@login_required
+def follow_ups_waiting() -> str:
+    """Every follow-up question still waiting for an answer, oldest first, 50 a page."""
+    user = require_role(Role.COORDINATOR)
+    raw = request.args.get("after", "")
+    after = int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31 else None
+    waiting = follow_ups.open_questions(user, limit=FOLLOW_UPS_PAGE, after=after)
+    return render_template("board_meetings/follow_ups.html", waiting=waiting, after=after)
+
+
 @bp.post("/follow-ups/<int:question_id>/answer")
 @login_required
 def answer_follow_up(question_id: int) -> Page | Response:

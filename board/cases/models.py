@@ -22,10 +22,28 @@ OVERDUE_STATES = (
 )
 
 
+# The cases whose clock runs: the dashboard counts the overdue ones through the partial
+# index below (an index-only scan of the running clocks, not of every case).
+CLOCK_RUNNING = text(
+    "paused_at IS NULL AND status IN ("
+    + ", ".join(f"'{s.value}'" for s in OVERDUE_STATES)
+    + ")"
+)
+
+
 class Case(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_status_due_at", "status", "due_at"),
+        # A case list of one status, newest first (the dashboard's status tabs, its
+        # unroutable list, the API's ?status=): keyset pages on (status, id).
+        Index("ix_cases_status_id", "status", "id"),
+        Index(
+            "ix_cases_clock_running_due_at",
+            "due_at",
+            postgresql_where=CLOCK_RUNNING,
+            sqlite_where=CLOCK_RUNNING,
+        ),
         # The few cases whose clock is paused: the analytics workload query asks which
         # open assignments are not overdue because of it (an index-only scan, not a
         # read of every case).
@@ -106,6 +124,17 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
             and self.status_enum in OVERDUE_STATES
             and (now or utcnow()) > self.due_at
         )
+
+
+class CaseStatusCount(db.Model):  # type: ignore[name-defined,misc]
+    """(status, +1 or -1) per case added, removed or moved, appended by a trigger on
+    `cases` (migration e9statuscounts01); summed by board/cases/status_counts.py."""
+
+    __tablename__ = "case_status_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(30))
+    n: Mapped[int]
 
 
 class CaseEvent(db.Model):  # type: ignore[name-defined,misc]

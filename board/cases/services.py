@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, load_only, raiseload
 
 from board import outbox
 from board.audit import actions
 from board.audit import services as audit
 from board.auth import policy
-from board.auth.models import BreakGlassGrant, User
+from board.auth.models import BreakGlassGrant, Institution, User
 from board.auth.roles import Role
 from board.cases.models import OVERDUE_STATES, Case, CaseEvent, Record
 from board.cases.rules import (
@@ -235,6 +235,25 @@ CASE_PAGE_SIZE = 50
 MAX_CASE_PAGE_SIZE = 500
 
 
+# The columns a list of cases shows (templates/cases/dashboard.html, my_cases.html,
+# serializers.case_summary_json).
+LISTED_COLUMNS = (
+    Case.id,
+    Case.referrer_id,
+    Case.institution_id,
+    Case.status,
+    Case.timepoint,
+    Case.patient_name,
+    Case.patient_mrn,
+    Case.urgent,
+    Case.restricted,
+    Case.routing_note,
+    Case.submitted_at,
+    Case.due_at,
+    Case.paused_at,
+)
+
+
 @dataclass(frozen=True)
 class CasePage:
     cases: list[Case]
@@ -253,7 +272,18 @@ def case_page(
     """A page of the cases a user's case list shows (referrers their own, coordinators
     all), newest first, by keyset: the cases with an id below `before`. `record=False`
     for a second list on the same page (its read is audited once)."""
-    query = select(Case).options(joinedload(Case.institution)).order_by(Case.id.desc())
+    # Only what the lists show (the dashboard, the referrer's cases, the API's case
+    # list): not each case's structured opinion. Anything else read from these rows
+    # raises instead of costing a statement per case.
+    query = (
+        select(Case)
+        .options(
+            load_only(*LISTED_COLUMNS, raiseload=True),
+            joinedload(Case.institution).load_only(Institution.name, raiseload=True),
+            raiseload("*"),
+        )
+        .order_by(Case.id.desc())
+    )
     role = Role(user.role)
     if role is Role.REFERRER:
         viewer = policy.viewer_of(user)
@@ -278,11 +308,6 @@ def case_page(
     more = len(found) > limit
     shown = found[:limit]
     return CasePage(shown, shown[-1].id if more and shown else None)
-
-
-def cases_for(user: User, *, status: str | None = None) -> list[Case]:
-    """Every case a user's case list would show, in one list (small boards, scripts)."""
-    return case_page(user, status=status, limit=2**31 - 2).cases
 
 
 def overdue_count() -> int:

@@ -19,8 +19,7 @@ from board.auth.models import User
 from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
 from board.board_meetings import follow_ups
 from board.board_meetings import meetings as board_meetings
-from board.board_meetings import services as meetings
-from board.cases import record_requests
+from board.cases import case_file, record_requests, status_counts
 from board.cases import services as cases
 from board.cases.models import Case
 from board.cases.rules import (
@@ -175,13 +174,13 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     """The case page for the referrer or the coordinator; `extra` carries a failed
     form's values and messages (upload, submit, consensus)."""
     role = Role(user.role)
-    assignments = reviews.assignments_for_case(case.id)
-    requests = record_requests.requests_for_case(case.id)
+    found = case_file.load(case)
+    requests = found.record_requests
     context: dict[str, Any] = {
         "case": case,
         "choices": CHOICES,
         "missing": cases.missing_for(case),
-        "assignments": assignments,
+        "assignments": found.assignments,
         "record_requests": requests,
         "open_requests": [r for r in requests if r.closed_at is None],
         "closed_requests": [r for r in requests if r.closed_at is not None],
@@ -206,18 +205,30 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         "follow_up_values": {},
     }
     if role is Role.COORDINATOR:
-        consensus = meetings.current_consensus(case.id)
-        signed = reviews.reviews_for_case(case.id)
-        staffing = routing.staffing(case) if case.submitted_at else None
+        consensus = found.consensus
+        # Whom the coordinator could assign: the whole roster with its loads, read only
+        # while someone can still be assigned (the review phase, or an open assignment
+        # to reassign); a released case shows what it needed, not who is free.
+        assignable = case.submitted_at is not None and (
+            case.status_enum in REVIEW_PHASE or any(a.is_open for a in found.assignments)
+        )
+        staffing = routing.staffing(case, found.assignments) if assignable else None
         context.update(
-            reviews=signed,
+            reviews=found.reviews,
             consensus=consensus,
             # The way back to the meetings whose agenda holds the case, and the
             # referrer's follow-up questions the coordinator answers here.
             agenda_meetings=board_meetings.meetings_for_case(case.id),
             follow_up_questions=follow_ups.questions_for(case.id),
             staffing=staffing,
-            disagreements=_disagreements(case, signed, assignments, staffing),
+            needs=(
+                staffing.requirements
+                if staffing
+                else found.requirements()
+                if case.submitted_at
+                else None
+            ),
+            disagreements=_disagreements(found, staffing),
             consensus_values=flatten(
                 {
                     "summary": consensus.summary,
@@ -247,29 +258,27 @@ class DisagreementView:
     candidates: list[Candidate]
 
 
-def _disagreements(
-    case: Case, signed: list[Review], assignments: list[Assignment], staffing: Staffing | None
-) -> list[DisagreementView]:
-    by_id = {r.id: r for r in signed}
+def _disagreements(found: case_file.CaseFile, staffing: Staffing | None) -> list[DisagreementView]:
+    by_id = {r.id: r for r in found.reviews}
     out = []
-    for found in tie_breaks.case_disagreements(case.id):
+    for disagreement in found.disagreements():
         tie_break = next(
             (
                 a
-                for a in assignments
+                for a in found.assignments
                 if a.purpose == Purpose.TIE_BREAK
-                and a.tie_break_dimension == found.dimension
+                and a.tie_break_dimension == disagreement.dimension
                 and a.status in ACTIVE_ASSIGNMENT
             ),
             None,
         )
         out.append(
             DisagreementView(
-                found.specialty,
-                found.dimension,
-                [by_id[i] for i in found.review_ids if i in by_id],
+                disagreement.specialty,
+                disagreement.dimension,
+                [by_id[i] for i in disagreement.review_ids if i in by_id],
                 tie_break,
-                [c for c in staffing.for_specialty(found.specialty) if not c.blocked]
+                [c for c in staffing.for_specialty(disagreement.specialty) if not c.blocked]
                 if staffing
                 else [],
             )
@@ -533,13 +542,16 @@ def change_auto_reassign(case_id: int) -> Response:
 # --- The coordinator's dashboard ------------------------------------------------------
 
 
+DASHBOARD_FOLLOW_UPS = 10
+
+
 @bp.get("/board")
 @login_required
 def dashboard() -> str:
     user = require_role(Role.COORDINATOR)
     status = request.args.get("status") or None
     page = cases.case_page(user, status=status, before=_before())
-    counts = meetings.counts_by_status()
+    counts = status_counts.counts()
     unroutable = cases.case_page(user, status=CaseStatus.UNROUTABLE.value, record=False).cases
     return render_template(
         "cases/dashboard.html",
@@ -553,7 +565,8 @@ def dashboard() -> str:
         choices=CHOICES,
         overdue=cases.overdue_count(),
         upcoming_meetings=board_meetings.upcoming_meetings(user),
-        open_follow_ups=follow_ups.open_questions(user),
+        # The oldest few; the rest are a click away (/follow-ups), however many wait.
+        follow_ups_waiting=follow_ups.open_questions(user, limit=DASHBOARD_FOLLOW_UPS),
     )
 
 

@@ -37,13 +37,15 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, and_, extract, func, select, text
 from sqlalchemy.orm import Session
 
@@ -642,9 +644,58 @@ def dashboard(user: User, filters: Filters, *, action: str = "analytics_view") -
     Aggregates only, no patient's data; the read is still audited, as every look
     at what reviewers said about patients is."""
     _require_analytics(user)
-    figures = compute(filters)
+    figures = _recent(filters)
     audit.record_read(action, actor=user, object_type="analytics")
     return figures
+
+
+# --- Recent figures ---------------------------------------------------------------------
+
+CACHE_EXTENSION = "board.analytics_cache"
+# Different selections kept per web worker process (the least recently used go first).
+CACHE_SELECTIONS = 64
+
+
+class _RecentFigures:
+    """The figures of recent selections, per process, each until it is ANALYTICS_CACHE_
+    SECONDS old. The dashboard aggregates whole periods of cases (a few hundred
+    milliseconds of database work at 100,000 cases); coordinators open it all day, and
+    figures over months do not move in a minute. The page says when they were computed
+    (Dashboard.generated_at). Nothing here is patient data: counts and rates."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Filters, Dashboard] = OrderedDict()
+
+    def get(self, filters: Filters, max_age: dt.timedelta, now: dt.datetime) -> Dashboard | None:
+        with self._lock:
+            found = self._entries.get(filters)
+            if found is None or now - found.generated_at >= max_age:
+                return None
+            self._entries.move_to_end(filters)
+            return found
+
+    def put(self, figures: Dashboard) -> None:
+        with self._lock:
+            self._entries[figures.filters] = figures
+            self._entries.move_to_end(figures.filters)
+            while len(self._entries) > CACHE_SELECTIONS:
+                self._entries.popitem(last=False)
+
+
+def _recent(filters: Filters) -> Dashboard:
+    """compute(), or its figures for the same selection from less than
+    ANALYTICS_CACHE_SECONDS ago in this process (0: always computed)."""
+    seconds = float(current_app.config["ANALYTICS_CACHE_SECONDS"])
+    if seconds <= 0:
+        return compute(filters)
+    cache = current_app.extensions.setdefault(CACHE_EXTENSION, _RecentFigures())
+    now = utcnow()
+    found = cache.get(filters, dt.timedelta(seconds=seconds), now)
+    if found is None:
+        found = compute(filters, now=now)
+        cache.put(found)
+    return found
 
 
 def institution_choices(user: User) -> list[tuple[int, str]]:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select, union_all
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, load_only, raiseload, selectinload
 
 from board.audit import services as audit
 from board.auth import policy
@@ -44,6 +44,23 @@ from board.validation import FieldError, InvalidInput
 CLOSED_ASSIGNMENTS_SHOWN = 50
 
 
+# What a reviewer's list of assignments shows, on the page (reviews/inbox.html) and in
+# the API (serializers.assignment_json).
+LISTED_COLUMNS = (
+    Assignment.id,
+    Assignment.case_id,
+    Assignment.reviewer_id,
+    Assignment.specialty,
+    Assignment.purpose,
+    Assignment.tie_break_dimension,
+    Assignment.status,
+    Assignment.reason,
+    Assignment.created_at,
+    Assignment.due_at,
+    Assignment.decline_reason,
+)
+
+
 def assignments_for(reviewer: User) -> list[Assignment]:
     """A reviewer's open assignments and their CLOSED_ASSIGNMENTS_SHOWN latest others,
     by due date."""
@@ -54,20 +71,28 @@ def assignments_for(reviewer: User) -> list[Assignment]:
     open_ids = mine.where(Assignment.status.in_([s.value for s in OPEN_ASSIGNMENT]))
     closed_ids = (
         mine.where(Assignment.status.not_in([s.value for s in OPEN_ASSIGNMENT]))
-        .order_by(Assignment.id.desc())
+        # The latest: newest first through the (reviewer_id, created_at) index.
+        .order_by(Assignment.created_at.desc(), Assignment.id.desc())
         .limit(CLOSED_ASSIGNMENTS_SHOWN)
     )
     shown = union_all(
         open_ids.with_only_columns(Assignment.id), closed_ids.with_only_columns(Assignment.id)
     ).subquery()
+    # Only what the lists show: each assignment's row and its case's timepoint and
+    # clock, not every case's structured opinion. Anything else a template touched
+    # would raise instead of costing a query per row; the reviewer is the caller,
+    # already in the session.
     return list(
         db.session.scalars(
             select(Assignment)
             .where(Assignment.id.in_(select(shown.c.id)))
             .options(
-                selectinload(Assignment.case),
-                selectinload(Assignment.review),
-                joinedload(Assignment.reviewer),
+                load_only(*LISTED_COLUMNS, raiseload=True),
+                lazyload(Assignment.reviewer),
+                joinedload(Assignment.case).load_only(
+                    Case.id, Case.timepoint, Case.paused_at, raiseload=True
+                ),
+                raiseload("*"),
             )
             .order_by(Assignment.due_at, Assignment.id)
         )

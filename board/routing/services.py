@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
 from board.audit import services as audit
 from board.auth import policy
@@ -59,6 +60,27 @@ def _specialties(values: Iterable[str] | None) -> tuple[Specialty, ...]:
 
 def _facts(case: Case, now: dt.datetime | None = None) -> CaseFacts:
     assignments = db.session.scalars(select(Assignment).where(Assignment.case_id == case.id)).all()
+    pathology_attached = db.session.scalar(
+        select(
+            select(Record.id)
+            .where(Record.case_id == case.id, Record.kind == RecordKind.PATHOLOGY_REPORT.value)
+            .exists()
+        )
+    )
+    return facts_from(case, assignments, (), now, pathology_attached=bool(pathology_attached))
+
+
+def facts_from(
+    case: Case,
+    assignments: Iterable[Assignment],
+    records: Iterable[Record],
+    now: dt.datetime | None = None,
+    *,
+    pathology_attached: bool | None = None,
+) -> CaseFacts:
+    """What routing decides from: the case, every assignment it has had and its records
+    (or, without them, `pathology_attached`), as rows already loaded."""
+    assignments = list(assignments)
     active = [a for a in assignments if a.status in ACTIVE_ASSIGNMENT]
     # Only a primary assignment covers a specialty: a second reader or a tie-break
     # reviewer does not stand in for the one the specialty needs.
@@ -67,14 +89,9 @@ def _facts(case: Case, now: dt.datetime | None = None) -> CaseFacts:
     # Everyone else already on the case: one case, one opinion per reviewer (and the
     # unique (case, reviewer) constraint would refuse a second assignment anyway).
     reading = {a.reviewer_id for a in active}
+    if pathology_attached is None:
+        pathology_attached = any(r.kind == RecordKind.PATHOLOGY_REPORT.value for r in records)
     insurance = case.insurance or {}
-    pathology_attached = db.session.scalar(
-        select(
-            select(Record.id)
-            .where(Record.case_id == case.id, Record.kind == RecordKind.PATHOLOGY_REPORT.value)
-            .exists()
-        )
-    )
     return CaseFacts(
         timepoint=Timepoint(case.timepoint),
         referrer_id=case.referrer_id,
@@ -89,7 +106,7 @@ def _facts(case: Case, now: dt.datetime | None = None) -> CaseFacts:
         now=now or utcnow(),
         added_specialties=_specialties(case.added_specialties),
         removed_specialties=_specialties(case.removed_specialties),
-        pathology_report_attached=bool(pathology_attached),
+        pathology_report_attached=pathology_attached,
         pathology_review_covered=bool(insurance.get("pathology_review_covered")),
     )
 
@@ -97,6 +114,12 @@ def _facts(case: Case, now: dt.datetime | None = None) -> CaseFacts:
 def roster(now: dt.datetime | None = None) -> list[Reviewer]:
     """Every reviewer with their current load, capacity and times away (those not over
     by `now`), in two queries whatever the roster size."""
+    return [reviewer for _, reviewer in roster_with_accounts(now)]
+
+
+def roster_with_accounts(now: dt.datetime | None = None) -> list[tuple[User, Reviewer]]:
+    """The roster, each reviewer beside their account (loaded with its institution, for
+    the names the coordinator's page shows)."""
     # Per reviewer, from indexes (e8indexes01): the open ones through the partial index
     # of open assignments, the latest through (reviewer_id, created_at). Not a GROUP BY
     # over every assignment the board ever made.
@@ -117,6 +140,7 @@ def roster(now: dt.datetime | None = None) -> list[Reviewer]:
     rows = db.session.execute(
         select(User, Institution.insurer_networks, open_count, last)
         .join(Institution, Institution.id == User.institution_id)
+        .options(contains_eager(User.institution))
         .where(User.role.in_([r.value for r in REVIEWER_SPECIALTY]))
     ).all()
     away: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
@@ -127,17 +151,20 @@ def roster(now: dt.datetime | None = None) -> list[Reviewer]:
     ):
         away[window.user_id].append((window.starts_at, window.ends_at))
     return [
-        Reviewer(
-            id=user.id,
-            specialty=REVIEWER_SPECIALTY[Role(user.role)],
-            institution_id=user.institution_id,
-            active=user.active,
-            open_assignments=open_count or 0,
-            last_assigned_at=last,
-            insurer_networks=frozenset(networks or ()),
-            breast_subspecialty=user.breast_subspecialty,
-            capacity=user.max_open_assignments,
-            away=tuple(away.get(user.id, ())),
+        (
+            user,
+            Reviewer(
+                id=user.id,
+                specialty=REVIEWER_SPECIALTY[Role(user.role)],
+                institution_id=user.institution_id,
+                active=user.active,
+                open_assignments=open_count or 0,
+                last_assigned_at=last,
+                insurer_networks=frozenset(networks or ()),
+                breast_subspecialty=user.breast_subspecialty,
+                capacity=user.max_open_assignments,
+                away=tuple(away.get(user.id, ())),
+            ),
         )
         for user, networks, open_count, last in rows
     ]
@@ -321,23 +348,24 @@ def _caveats(facts: CaseFacts, reviewer: Reviewer, now: dt.datetime) -> str | No
     return "; ".join(caveats) or None
 
 
-def staffing(case: Case) -> Staffing:
+def staffing(case: Case, assignments: list[Assignment] | None = None) -> Staffing:
     """What the coordinator's case page needs to fix routing: the required specialties
     (with why), the decisions waiting on the coordinator, the ones nobody covers (with
-    why) and every active reviewer, least loaded first."""
+    why) and every active reviewer, least loaded first. `assignments`: every assignment
+    the case has had, when the caller has them already."""
     now = utcnow()
-    facts = _facts(case, now)
-    reviewers = [r for r in roster(now) if r.active]
-    decision = route(facts, reviewers)
-    on_case = set(
-        db.session.scalars(select(Assignment.reviewer_id).where(Assignment.case_id == case.id))
-    )
-    users = {
-        u.id: u
-        for u in db.session.scalars(select(User).where(User.id.in_([r.id for r in reviewers])))
-    }
+    if assignments is None:
+        facts = _facts(case, now)
+        on_case = set(
+            db.session.scalars(select(Assignment.reviewer_id).where(Assignment.case_id == case.id))
+        )
+    else:
+        facts = facts_from(case, assignments, case.records, now)
+        on_case = {a.reviewer_id for a in assignments}
+    accounts = [(user, r) for user, r in roster_with_accounts(now) if r.active]
+    decision = route(facts, [r for _, r in accounts])
     candidates = []
-    for reviewer in reviewers:
+    for user, reviewer in accounts:
         blocked = None
         if reviewer.institution_id == case.institution_id or reviewer.id == case.referrer_id:
             blocked = "works at the referrer's institution (conflict of interest)"
@@ -345,7 +373,7 @@ def staffing(case: Case) -> Staffing:
             blocked = "already assigned this case once"
         candidates.append(
             Candidate(
-                users[reviewer.id],
+                user,
                 reviewer.specialty,
                 reviewer.open_assignments,
                 blocked,

@@ -6,7 +6,7 @@ submission and routing of every web and worker node queued on that one lock (its
 ceiling was 300-450 audited commits a second on the project's machine, whatever the
 number of nodes). Now a request only inserts its audit rows, in its own transaction,
 and one chainer (a thread in each Celery worker, one at a time through an advisory
-lock; workers/chainer.py) links the committed rows into the hash chain shortly
+lock; workers/bookkeeping.py) links the committed rows into the hash chain shortly
 after, in batches.
 
 - `audit_chain` holds the chain: row `seq` (1, 2, 3, ... with no gap) links the audit

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import time_machine
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import selectinload
 
@@ -833,3 +833,33 @@ def test_the_summaries_stay_recounts_through_signing_tie_breaks_reassignment_and
     assert assert_summaries_are_recounts() == rows
     for filters in [*selections(board), Filters(date_from=T1.date(), specialty="pathology")]:
         assert_figures_are_recounts(filters)
+
+
+def test_recent_figures_are_served_until_they_are_a_cache_period_old(board, app, monkeypatch):
+    """Per web worker, the figures of a selection are recomputed at most every
+    ANALYTICS_CACHE_SECONDS; each read is still audited; another selection is its own."""
+    monkeypatch.setitem(app.config, "ANALYTICS_CACHE_SECONDS", 60)
+    monkeypatch.delitem(app.extensions, analytics.CACHE_EXTENSION, raising=False)
+    coordinator = board.user("coordinator")
+    start = T1 + 20 * DAY
+    try:
+        with time_machine.travel(start, tick=False):
+            first = analytics.dashboard(coordinator, Filters())
+        assert (first.cases, first.reviews, first.generated_at) == (7, 14, start)
+        board.review(board.cases["C7"], "pathology")
+        with time_machine.travel(start + dt.timedelta(seconds=59), tick=False):
+            again = analytics.dashboard(coordinator, Filters())
+            other = analytics.dashboard(coordinator, Filters(timepoint="post_biopsy"))
+        assert again is first  # the same figures: the new review is not in them yet
+        assert other.reviews == 15 and other.generated_at == start + dt.timedelta(seconds=59)
+        with time_machine.travel(start + dt.timedelta(seconds=60), tick=False):
+            fresh = analytics.dashboard(coordinator, Filters())
+        assert (fresh.reviews, fresh.generated_at) == (15, start + dt.timedelta(seconds=60))
+        reads = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "analytics_view")
+        )
+        assert reads == 4  # every read audited, served from the cache or not
+    finally:
+        app.extensions.pop(analytics.CACHE_EXTENSION, None)

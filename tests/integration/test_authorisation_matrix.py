@@ -256,6 +256,7 @@ MATRIX: list[Row] = [
     Row("/cases/<int:case_id>/audit.csv", "GET", COORDINATOR | ADMIN),
     # Meetings (the coordinator's board)
     Row("/meetings", "GET POST", COORDINATOR),
+    Row("/follow-ups", "GET", COORDINATOR),
     Row("/meetings/<int:meeting_id>", "GET", COORDINATOR),
     Row("/meetings/<int:meeting_id>/move", "POST", COORDINATOR),
     Row("/meetings/<int:meeting_id>/cancel", "POST", COORDINATOR),

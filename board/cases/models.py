@@ -25,9 +25,7 @@ OVERDUE_STATES = (
 # The cases whose clock runs: the dashboard counts the overdue ones through the partial
 # index below (an index-only scan of the running clocks, not of every case).
 CLOCK_RUNNING = text(
-    "paused_at IS NULL AND status IN ("
-    + ", ".join(f"'{s.value}'" for s in OVERDUE_STATES)
-    + ")"
+    "paused_at IS NULL AND status IN (" + ", ".join(f"'{s.value}'" for s in OVERDUE_STATES) + ")"
 )
 
 

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from board.auth.models import User
 from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
 from board.cases import schemas
+from board.cases.case_file import FileRecord, FileReview
 from board.cases.models import Case, Record
 from board.cases.rules import (
     RECORD_LABEL,
@@ -411,7 +412,7 @@ def _stage_view(check: StageCheck, stage: Mapping[str, Any], whose: str) -> Stag
     return StageView(check, groups, warnings)
 
 
-def review_stage_view(review: Review) -> StageView | None:
+def review_stage_view(review: Review | FileReview) -> StageView | None:
     """The board's groups for a reviewer's structured stage alternative, read with the
     reviewer's own markers; None when the stage verdict has no structured alternative."""
     verdict = review.verdict_for("stage")
@@ -421,7 +422,7 @@ def review_stage_view(review: Review) -> StageView | None:
     return _stage_view(check, verdict.alternative, "The reviewer's")
 
 
-def record_label_of(record: Record) -> str:
+def record_label_of(record: Record | FileRecord) -> str:
     return f"{RECORD_LABEL[RecordKind(record.kind)]} ({record.filename})"
 
 
@@ -444,16 +445,19 @@ SOURCED_FIELDS = {
 }
 
 
-def source_labels(case: Case) -> dict[str, dict[str, str]]:
+def source_labels(
+    case: Case, records: Iterable[Record | FileRecord] | None = None
+) -> dict[str, dict[str, str]]:
     """For each part of the case, the record each sourced fact came from, in words:
-    {"diagnosis": {"grade": "Pathology report (core.pdf)"}}."""
-    records = {r.id: r for r in case.records}
+    {"diagnosis": {"grade": "Pathology report (core.pdf)"}}; `records`: the case
+    file's, or else the case's own."""
+    by_id = {r.id: r for r in (case.records if records is None else records)}
     out: dict[str, dict[str, str]] = {}
     for part in ("diagnosis", "stage", "plan"):
         sources = (getattr(case, part) or {}).get("sources") or {}
         labels = {}
         for field, record_id in sources.items():
-            record = records.get(record_id)
+            record = by_id.get(record_id)
             labels[field] = (
                 record_label_of(record)
                 if record

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from board.auth.models import AvailabilityWindow
 from board.board_meetings.models import Consensus, FollowUpQuestion, Meeting
-from board.cases.models import Case, Record, RecordRequest
+from board.cases.case_file import (
+    FileAssignment,
+    FileConsensus,
+    FileEvent,
+    FileRecord,
+    FileRequest,
+    FileReview,
+)
+from board.cases.models import Case, CaseEvent, Record, RecordRequest
 from board.cases.stage_check import check_stage
 from board.reviews.alternatives import alternative_staging
 from board.reviews.models import Assignment, Review
@@ -18,7 +27,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def record_json(record: Record) -> dict[str, Any]:
+def record_json(record: Record | FileRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "kind": record.kind,
@@ -30,7 +39,7 @@ def record_json(record: Record) -> dict[str, Any]:
     }
 
 
-def assignment_json(assignment: Assignment) -> dict[str, Any]:
+def assignment_json(assignment: Assignment | FileAssignment) -> dict[str, Any]:
     return {
         "id": assignment.id,
         "case_id": assignment.case_id,
@@ -49,7 +58,7 @@ def assignment_json(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def record_request_json(request: RecordRequest) -> dict[str, Any]:
+def record_request_json(request: RecordRequest | FileRequest) -> dict[str, Any]:
     # The reviewer's specialty, not their name: the referrer answers through the board.
     specialty = request.requested_by.specialty
     return {
@@ -74,7 +83,7 @@ def clock_json(case: Case) -> dict[str, Any]:
     }
 
 
-def review_json(review: Review) -> dict[str, Any]:
+def review_json(review: Review | FileReview) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": review.id,
         "assignment_id": review.assignment_id,
@@ -102,7 +111,7 @@ def review_json(review: Review) -> dict[str, Any]:
     return out
 
 
-def consensus_json(consensus: Consensus | None) -> dict[str, Any] | None:
+def consensus_json(consensus: Consensus | FileConsensus | None) -> dict[str, Any] | None:
     if consensus is None:
         return None
     return {
@@ -160,14 +169,18 @@ def routing_json(case: Case, needs: Requirements) -> dict[str, Any]:
 def case_json(
     case: Case,
     *,
-    assignments: list[Assignment],
-    reviews: list[Review],
-    consensus: Consensus | None,
+    assignments: Sequence[Assignment | FileAssignment],
+    reviews: Sequence[Review | FileReview],
+    consensus: Consensus | FileConsensus | None,
     missing_records: list[dict[str, str]],
-    record_requests: list[RecordRequest] | None = None,
+    record_requests: Sequence[RecordRequest | FileRequest] | None = None,
     disagreements: list[Disagreement] | None = None,
     routing: Requirements | None = None,
+    records: Sequence[Record | FileRecord] | None = None,
+    events: Sequence[CaseEvent | FileEvent] | None = None,
 ) -> dict[str, Any]:
+    """The case as the API shows it; `records` and `events` from the case file when the
+    caller has it, else the case's own."""
     return {
         **case_summary_json(case),
         "patient": {
@@ -182,7 +195,7 @@ def case_json(
         "stage": case.stage,
         "plan": case.plan,
         "insurance": case.insurance,
-        "records": [record_json(r) for r in case.records],
+        "records": [record_json(r) for r in (case.records if records is None else records)],
         "missing_records": missing_records,
         "record_requests": [record_request_json(r) for r in record_requests or []],
         "clock": clock_json(case),
@@ -199,7 +212,7 @@ def case_json(
         "staging": check_stage(case.stage, case.diagnosis).as_json(),
         "timeline": [
             {"from": e.from_status, "to": e.to_status, "at": iso(e.at), "note": e.note}
-            for e in case.events
+            for e in (case.events if events is None else events)
         ],
         "reported_at": iso(case.reported_at),
         "acknowledged_at": iso(case.acknowledged_at),

@@ -30,7 +30,7 @@ from board.board_meetings.schemas import (
     MoveInput,
     ReorderInput,
 )
-from board.cases import record_requests
+from board.cases import case_file, record_requests
 from board.cases import services as cases
 from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput, RestrictedInput
 from board.concordance import services as analytics
@@ -148,20 +148,18 @@ def _case_payload(case_id: int) -> dict[str, Any]:
     user = caller()
     case = cases.case_for_viewer(user, case_id)
     role = Role(user.role)
-    all_assignments = reviews.assignments_for_case(case.id)
-    all_reviews = reviews.reviews_for_case(case.id)
-    if role is Role.COORDINATOR or role is Role.REFERRER:
-        visible_assignments = all_assignments
-    else:
-        visible_assignments = [a for a in all_assignments if a.reviewer_id == user.id]
+    found = case_file.load(case)
+    visible_assignments = [
+        a
+        for a in found.assignments
+        if role in (Role.COORDINATOR, Role.REFERRER) or a.reviewer_id == user.id
+    ]
     # Reviewers judge independently: they see their own review, never a colleague's
     # before the board. The referrer sees them once the second opinion is released.
     released = case.status in ("reported", "acknowledged")
-    if role is Role.COORDINATOR or (role is Role.REFERRER and released):
-        visible_reviews = all_reviews
-    else:
-        visible_reviews = [r for r in all_reviews if r.reviewer_id == user.id]
-    consensus = meetings.current_consensus(case.id)
+    all_reviews = role is Role.COORDINATOR or (role is Role.REFERRER and released)
+    visible_reviews = [r for r in found.reviews if all_reviews or r.reviewer_id == user.id]
+    consensus = found.consensus
     if role is not Role.COORDINATOR and not (role is Role.REFERRER and released):
         consensus = None
     return ser.case_json(
@@ -169,14 +167,16 @@ def _case_payload(case_id: int) -> dict[str, Any]:
         assignments=visible_assignments,
         reviews=visible_reviews,
         consensus=consensus,
-        missing_records=cases.missing_for(case),
+        missing_records=cases.missing_for(case, found.records),
         # The referrer, the coordinator and every reviewer on the case see what was asked.
-        record_requests=record_requests.requests_for_case(case.id),
+        record_requests=found.record_requests,
+        records=found.records,
+        events=found.events,
         # Where the readers of a specialty disagree: the coordinator's to act on (a
         # tie-break); nobody else sees other reviewers' verdicts before the board.
-        disagreements=(tie_breaks.case_disagreements(case.id) if role is Role.COORDINATOR else []),
+        disagreements=found.disagreements() if role is Role.COORDINATOR else [],
         # The specialties the case needs and why, and what waits on the coordinator.
-        routing=routing.requirements_for(case) if role is Role.COORDINATOR else None,
+        routing=found.requirements() if role is Role.COORDINATOR else None,
     )
 
 

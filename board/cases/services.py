@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -200,7 +202,11 @@ def case_for_viewer(
 ) -> Case:
     """The case if this user may see it (audited), else NotFound (audited as denied);
     a restricted case without a break-glass grant: BreakGlassRequired (audited)."""
-    case = db.session.get(Case, case_id)
+    # The referrer and the institution come in the same statement: every case page
+    # names them.
+    case = db.session.get(
+        Case, case_id, options=[joinedload(Case.referrer), joinedload(Case.institution)]
+    )
     access = policy.access_to(user, case) if case is not None else policy.Access.NONE
     if case is not None and access is policy.Access.BREAK_GLASS:
         # The coordinator knows the case exists (it is listed, masked): the row names it.
@@ -233,6 +239,11 @@ def record_draft_read(user: User, case: Case) -> None:
 # Case lists show a page at a time, newest first: a board keeps years of cases.
 CASE_PAGE_SIZE = 50
 MAX_CASE_PAGE_SIZE = 500
+
+
+class HasKind(Protocol):
+    @property
+    def kind(self) -> str: ...
 
 
 # The columns a list of cases shows (templates/cases/dashboard.html, my_cases.html,
@@ -426,8 +437,10 @@ def record_for_download(user: User, record_id: int) -> tuple[Record, bytes]:
     return record, data
 
 
-def missing_for(case: Case) -> list[dict[str, str]]:
-    present = [RecordKind(r.kind) for r in case.records]
+def missing_for(case: Case, records: Iterable[HasKind] | None = None) -> list[dict[str, str]]:
+    """The records the case's timepoint requires that it lacks; `records`: the case's
+    records when the caller has them already (the case file), else the case's own."""
+    present = [RecordKind(r.kind) for r in (case.records if records is None else records)]
     return [
         {
             "kind": req.kind.value,

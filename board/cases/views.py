@@ -36,7 +36,7 @@ from board.fhir import services as fhir_imports
 from board.records import responses as record_responses
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
-from board.reviews.models import ACTIVE_ASSIGNMENT, Assignment, Purpose, Review
+from board.reviews.models import ACTIVE_ASSIGNMENT, Purpose
 from board.routing import services as routing
 from board.routing.schemas import SpecialtyChangeInput
 from board.routing.services import Candidate, Staffing
@@ -179,7 +179,9 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     context: dict[str, Any] = {
         "case": case,
         "choices": CHOICES,
-        "missing": cases.missing_for(case),
+        "missing": cases.missing_for(case, found.records),
+        "records": found.records,
+        "events": found.events,
         "assignments": found.assignments,
         "record_requests": requests,
         "open_requests": [r for r in requests if r.closed_at is None],
@@ -212,7 +214,7 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         assignable = case.submitted_at is not None and (
             case.status_enum in REVIEW_PHASE or any(a.is_open for a in found.assignments)
         )
-        staffing = routing.staffing(case, found.assignments) if assignable else None
+        staffing = routing.staffing(case, found.assignments, found.records) if assignable else None
         context.update(
             reviews=found.reviews,
             consensus=consensus,
@@ -253,8 +255,8 @@ class DisagreementView:
 
     specialty: str
     dimension: str
-    reviews: list[Review]
-    tie_break: Assignment | None
+    reviews: list[case_file.FileReview]
+    tie_break: case_file.FileAssignment | None
     candidates: list[Candidate]
 
 

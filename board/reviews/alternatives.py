@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from board.cases.stage_check import StageCheck, check_stage
 
 if TYPE_CHECKING:
+    from board.cases.case_file import FileReview
     from board.reviews.models import Review
 
 
-def reviewer_diagnosis(review: Review) -> dict[str, Any]:
+def reviewer_diagnosis(review: Review | FileReview) -> dict[str, Any]:
     """The markers the reviewer stages with: their own diagnosis alternative over the case's."""
     case_diagnosis = dict(review.assignment.case.diagnosis or {})
     verdict = review.verdict_for("diagnosis")
@@ -22,7 +23,7 @@ def reviewer_diagnosis(review: Review) -> dict[str, Any]:
     return case_diagnosis
 
 
-def alternative_staging(review: Review) -> StageCheck | None:
+def alternative_staging(review: Review | FileReview) -> StageCheck | None:
     """The reviewer's own T/N/M staged by the board and checked against the groups
     they gave; None when their stage verdict carries no structured alternative."""
     verdict = review.verdict_for("stage")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +27,7 @@ from board.cases.rules import (
     Timepoint,
     review_progress_status,
 )
-from board.cases.services import transition
+from board.cases.services import HasKind, transition
 from board.db import utcnow
 from board.errors import Conflict
 from board.extensions import db
@@ -70,10 +71,23 @@ def _facts(case: Case, now: dt.datetime | None = None) -> CaseFacts:
     return facts_from(case, assignments, (), now, pathology_attached=bool(pathology_attached))
 
 
+class AssignmentFacts(Protocol):
+    """What routing reads of an assignment (an ORM row or the case file's)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def specialty(self) -> str: ...
+    @property
+    def reviewer_id(self) -> int: ...
+
+
 def facts_from(
     case: Case,
-    assignments: Iterable[Assignment],
-    records: Iterable[Record],
+    assignments: Iterable[AssignmentFacts],
+    records: Iterable[HasKind],
     now: dt.datetime | None = None,
     *,
     pathology_attached: bool | None = None,
@@ -348,20 +362,16 @@ def _caveats(facts: CaseFacts, reviewer: Reviewer, now: dt.datetime) -> str | No
     return "; ".join(caveats) or None
 
 
-def staffing(case: Case, assignments: list[Assignment] | None = None) -> Staffing:
+def staffing(
+    case: Case, assignments: Sequence[AssignmentFacts], records: Iterable[HasKind]
+) -> Staffing:
     """What the coordinator's case page needs to fix routing: the required specialties
     (with why), the decisions waiting on the coordinator, the ones nobody covers (with
-    why) and every active reviewer, least loaded first. `assignments`: every assignment
-    the case has had, when the caller has them already."""
+    why) and every active reviewer, least loaded first. `assignments` and `records`:
+    every assignment the case has had and its records (the case file's)."""
     now = utcnow()
-    if assignments is None:
-        facts = _facts(case, now)
-        on_case = set(
-            db.session.scalars(select(Assignment.reviewer_id).where(Assignment.case_id == case.id))
-        )
-    else:
-        facts = facts_from(case, assignments, case.records, now)
-        on_case = {a.reviewer_id for a in assignments}
+    facts = facts_from(case, assignments, records, now)
+    on_case = {a.reviewer_id for a in assignments}
     accounts = [(user, r) for user, r in roster_with_accounts(now) if r.active]
     decision = route(facts, [r for _, r in accounts])
     candidates = []

@@ -119,7 +119,7 @@ def _defaults() -> dict[str, Any]:
         # are linked into the hash chain (the longest a committed row waits unchained),
         # and how often the case status counts are folded to one row per status.
         "AUDIT_CHAIN_SECONDS": 1.0,
-        "STATUS_COUNTS_ROLLUP_SECONDS": 10.0,
+        "STATUS_COUNTS_ROLLUP_SECONDS": 2.0,
         "CELERY": {
             "broker_url": broker_url,
             "task_ignore_result": True,

@@ -16,10 +16,12 @@ from board.cases.case_file import (
     FileReview,
 )
 from board.cases.models import Case, CaseEvent, Record, RecordRequest
+from board.cases.services import ListedCase
 from board.cases.stage_check import check_stage
 from board.reviews.alternatives import alternative_staging
 from board.reviews.models import Assignment, Review
 from board.reviews.rules import Disagreement
+from board.reviews.services import ListedAssignment
 from board.routing.policy import Requirements
 
 
@@ -39,7 +41,7 @@ def record_json(record: Record | FileRecord) -> dict[str, Any]:
     }
 
 
-def assignment_json(assignment: Assignment | FileAssignment) -> dict[str, Any]:
+def assignment_json(assignment: Assignment | FileAssignment | ListedAssignment) -> dict[str, Any]:
     return {
         "id": assignment.id,
         "case_id": assignment.case_id,
@@ -127,7 +129,7 @@ def consensus_json(consensus: Consensus | FileConsensus | None) -> dict[str, Any
     }
 
 
-def case_summary_json(case: Case) -> dict[str, Any]:
+def case_summary_json(case: Case | ListedCase) -> dict[str, Any]:
     return {
         "id": case.id,
         "status": case.status,

@@ -155,7 +155,9 @@ def open_questions(coordinator: User, *, limit: int, after: int | None = None) -
     if coordinator.role != Role.COORDINATOR:
         raise NotFound()
     unanswered = FollowUpQuestion.answer.is_(None)
-    waiting = select(FollowUpQuestion).where(unanswered)
+    # The first page's rows carry how many wait in all (a window count, taken before the
+    # LIMIT): one statement for the dashboard's card. A later page counts on its own.
+    waiting = select(FollowUpQuestion, func.count().over().label("total")).where(unanswered)
     if after is not None:
         mark = (
             select(tuple_(FollowUpQuestion.asked_at, FollowUpQuestion.id))
@@ -163,11 +165,14 @@ def open_questions(coordinator: User, *, limit: int, after: int | None = None) -
             .scalar_subquery()
         )
         waiting = waiting.where(tuple_(FollowUpQuestion.asked_at, FollowUpQuestion.id) > mark)
-    found = list(
-        db.session.scalars(
-            waiting.order_by(FollowUpQuestion.asked_at, FollowUpQuestion.id).limit(limit + 1)
+    found = db.session.execute(
+        waiting.order_by(FollowUpQuestion.asked_at, FollowUpQuestion.id).limit(limit + 1)
+    ).all()
+    if after is None:
+        total = found[0].total if found else 0
+    else:
+        total = db.session.scalar(
+            select(func.count()).select_from(FollowUpQuestion).where(unanswered)
         )
-    )
-    total = db.session.scalar(select(func.count()).select_from(FollowUpQuestion).where(unanswered))
-    shown = found[:limit]
+    shown = [row.FollowUpQuestion for row in found[:limit]]
     return Waiting(shown, int(total or 0), shown[-1].id if len(found) > limit else None)

@@ -314,18 +314,6 @@ def move_on_agenda(coordinator: User, meeting_id: int, case_id: int, direction: 
     return reorder_agenda(coordinator, meeting_id, order)
 
 
-def meetings_for_case(case_id: int) -> list[Meeting]:
-    """The meetings whose agenda holds the case (the way back from the case page)."""
-    return list(
-        db.session.scalars(
-            select(Meeting)
-            .join(AgendaItem, AgendaItem.meeting_id == Meeting.id)
-            .where(AgendaItem.case_id == case_id)
-            .order_by(Meeting.starts_at)
-        )
-    )
-
-
 def board_people() -> list[User]:
     """Who may attend a meeting: the active reviewers and coordinators."""
     roles = [r.value for r in Role if r not in (Role.REFERRER, Role.ADMIN)]
@@ -334,27 +322,3 @@ def board_people() -> list[User]:
             select(User).where(User.active.is_(True), User.role.in_(roles)).order_by(User.name)
         )
     )
-
-
-def upcoming_meetings(coordinator: User, limit: int = 5) -> list[tuple[Meeting, int]]:
-    """The next scheduled meetings (those that have not yet ended), soonest first, each
-    with the number of cases on its agenda (counted in SQL: the dashboard shows the
-    number, not the cases)."""
-    _require_coordinator(coordinator)
-    # A meeting under way is still "upcoming" for the coordinator running it.
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=12)
-    on_agenda = (
-        # count(*): an index-only scan of (meeting_id), no row read.
-        select(func.count())
-        .select_from(AgendaItem)
-        .where(AgendaItem.meeting_id == Meeting.id)
-        .correlate(Meeting)
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        select(Meeting, on_agenda)
-        .where(Meeting.status == SCHEDULED, Meeting.starts_at >= since)
-        .order_by(Meeting.starts_at, Meeting.id)
-        .limit(limit)
-    )
-    return [(meeting, int(count)) for meeting, count in rows]

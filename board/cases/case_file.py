@@ -14,23 +14,22 @@ serializers read either: the second opinion and the meeting page still show ORM 
 They are read-only snapshots: nothing here is ever written back.
 
 Call `load()` after the viewer was authorised and the read audited (cases.case_for_
-viewer): it only reads. PostgreSQL builds the document with json_build_object and
-json_agg; SQLite (the embedded `make run` mode) with json_object and json_group_array,
-from the same field lists.
+viewer): it only reads. The statement is board/json_read.py's: PostgreSQL and SQLite
+(the embedded `make run` mode) build it from the same part definitions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause
 
-from board.auth.roles import REVIEWER_SPECIALTY, Role, Specialty
+from board import json_read
+from board.auth.people import Named, Person
 from board.db import utcnow
 from board.extensions import db
 from board.reviews.models import OPEN_ASSIGNMENT
@@ -42,25 +41,6 @@ if TYPE_CHECKING:
 
 
 # --- The read model ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Named:
-    name: str
-
-
-@dataclass(frozen=True)
-class Person:
-    """A user as the case file names them: a reviewer, a signer, who moved the case."""
-
-    id: int
-    name: str
-    role: str
-    institution: Named | None = None
-
-    @property
-    def specialty(self) -> Specialty | None:
-        return REVIEWER_SPECIALTY.get(Role(self.role))
 
 
 @dataclass(frozen=True)
@@ -185,6 +165,40 @@ class FileRequest:
 
 
 @dataclass(frozen=True)
+class FileImport:
+    """The HL7 FHIR referral the case came from (board/fhir), with its warnings."""
+
+    id: int
+    imported_at: dt.datetime
+    bundle_type: str
+    bundle_identifier: str | None
+    warnings: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    extras: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FileMeeting:
+    """A meeting whose agenda holds the case."""
+
+    id: int
+    starts_at: dt.datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class FileQuestion:
+    """A referrer's follow-up question on the released second opinion."""
+
+    id: int
+    case_id: int
+    question: str
+    asked_at: dt.datetime
+    answer: str | None
+    answered_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class CaseFile:
     case: Case
     records: tuple[FileRecord, ...]
@@ -193,6 +207,10 @@ class CaseFile:
     reviews: tuple[FileReview, ...]
     consensus: FileConsensus | None
     record_requests: tuple[FileRequest, ...]
+    fhir_import: FileImport | None = None
+    # The coordinator's page only (load(..., coordinator=True)).
+    agenda_meetings: tuple[FileMeeting, ...] = ()
+    follow_up_questions: tuple[FileQuestion, ...] = ()
 
     def disagreements(self) -> list[Disagreement]:
         """Where the signed reviews of one specialty differ (board.reviews.rules)."""
@@ -216,163 +234,181 @@ class CaseFile:
 
 # --- The one statement -------------------------------------------------------------------
 
-# Each part of the document: its name, the table it is read from (with the joins its
-# fields need), and the fields as (key, SQL expression, is JSON); a JSON column is
-# embedded as JSON (SQLite keeps it as text, which json() reads back).
-_PERSON = "'id', {u}.id, 'name', {u}.name, 'role', {u}.role"
-_PARTS: dict[str, tuple[str, str, list[tuple[str, str, bool]]]] = {
-    "records": (
+F = json_read.Field
+_CASE = ":case_id"
+_PARTS = (
+    json_read.Part(
+        "records",
         "records r",
-        "r.case_id = :case_id",
-        [
-            ("id", "r.id", False),
-            ("case_id", "r.case_id", False),
-            ("kind", "r.kind", False),
-            ("filename", "r.filename", False),
-            ("size_bytes", "r.size_bytes", False),
-            ("page_count", "r.page_count", False),
-            ("sha256", "r.sha256", False),
-            ("uploaded_at", "r.uploaded_at", False),
-        ],
+        f"r.case_id = {_CASE}",
+        (
+            F("id", "r.id"),
+            F("case_id", "r.case_id"),
+            F("kind", "r.kind"),
+            F("filename", "r.filename"),
+            F("size_bytes", "r.size_bytes"),
+            F("page_count", "r.page_count"),
+            F("sha256", "r.sha256"),
+            F("uploaded_at", "r.uploaded_at"),
+        ),
+        "r.id",
     ),
-    "events": (
+    json_read.Part(
+        "events",
         "case_events e LEFT JOIN users eu ON eu.id = e.actor_id",
-        "e.case_id = :case_id",
-        [
-            ("id", "e.id", False),
-            ("from_status", "e.from_status", False),
-            ("to_status", "e.to_status", False),
-            ("at", "e.at", False),
-            ("note", "e.note", False),
-            ("actor_id", "eu.id", False),
-            ("actor_name", "eu.name", False),
-            ("actor_role", "eu.role", False),
-        ],
+        f"e.case_id = {_CASE}",
+        (
+            F("id", "e.id"),
+            F("from_status", "e.from_status"),
+            F("to_status", "e.to_status"),
+            F("at", "e.at"),
+            F("note", "e.note"),
+            F("actor_id", "eu.id"),
+            F("actor_name", "eu.name"),
+            F("actor_role", "eu.role"),
+        ),
+        "e.id",
     ),
-    "assignments": (
+    json_read.Part(
+        "assignments",
         "assignments a JOIN users au ON au.id = a.reviewer_id "
         "JOIN institutions ai ON ai.id = au.institution_id",
-        "a.case_id = :case_id",
-        [
-            ("id", "a.id", False),
-            ("reviewer_id", "au.id", False),
-            ("reviewer_name", "au.name", False),
-            ("reviewer_role", "au.role", False),
-            ("institution", "ai.name", False),
-            ("specialty", "a.specialty", False),
-            ("purpose", "a.purpose", False),
-            ("tie_break_dimension", "a.tie_break_dimension", False),
-            ("status", "a.status", False),
-            ("reason", "a.reason", False),
-            ("created_at", "a.created_at", False),
-            ("due_at", "a.due_at", False),
-            ("decline_reason", "a.decline_reason", False),
-        ],
+        f"a.case_id = {_CASE}",
+        (
+            F("id", "a.id"),
+            F("reviewer_id", "au.id"),
+            F("reviewer_name", "au.name"),
+            F("reviewer_role", "au.role"),
+            F("institution", "ai.name"),
+            F("specialty", "a.specialty"),
+            F("purpose", "a.purpose"),
+            F("tie_break_dimension", "a.tie_break_dimension"),
+            F("status", "a.status"),
+            F("reason", "a.reason"),
+            F("created_at", "a.created_at"),
+            F("due_at", "a.due_at"),
+            F("decline_reason", "a.decline_reason"),
+        ),
+        "a.id",
     ),
-    "reviews": (
+    json_read.Part(
+        "reviews",
         "reviews v",
-        "v.case_id = :case_id",
-        [
-            ("id", "v.id", False),
-            ("assignment_id", "v.assignment_id", False),
-            ("additional_options", "v.additional_options", False),
-            ("retesting", "v.retesting", True),
-            ("signed_at", "v.signed_at", False),
-            ("signature", "v.signature", False),
-        ],
+        f"v.case_id = {_CASE}",
+        (
+            F("id", "v.id"),
+            F("assignment_id", "v.assignment_id"),
+            F("additional_options", "v.additional_options"),
+            F("retesting", "v.retesting", json=True),
+            F("signed_at", "v.signed_at"),
+            F("signature", "v.signature"),
+        ),
+        "v.id",
     ),
-    "verdicts": (
+    json_read.Part(
+        "verdicts",
         "review_verdicts d JOIN reviews dv ON dv.id = d.review_id",
-        "dv.case_id = :case_id",
-        [
-            ("id", "d.id", False),
-            ("review_id", "d.review_id", False),
-            ("dimension", "d.dimension", False),
-            ("verdict", "d.verdict", False),
-            ("severity", "d.severity", False),
-            ("alternative", "d.alternative", True),
-            ("reasons", "d.reasons", True),
-            ("rationale", "d.rationale", False),
-        ],
+        f"dv.case_id = {_CASE}",
+        (
+            F("id", "d.id"),
+            F("review_id", "d.review_id"),
+            F("dimension", "d.dimension"),
+            F("verdict", "d.verdict"),
+            F("severity", "d.severity"),
+            F("alternative", "d.alternative", json=True),
+            F("reasons", "d.reasons", json=True),
+            F("rationale", "d.rationale"),
+        ),
+        "d.id",
     ),
-    "consensus": (
-        "consensus c JOIN users cu ON cu.id = c.signed_by_id",
+    json_read.Part(
         # The current version only: the highest.
-        "c.case_id = :case_id AND c.version = "
-        "(SELECT max(cv.version) FROM consensus cv WHERE cv.case_id = :case_id)",
-        [
-            ("id", "c.id", False),
-            ("case_id", "c.case_id", False),
-            ("version", "c.version", False),
-            ("summary", "c.summary", False),
-            ("diagnosis", "c.diagnosis", True),
-            ("stage", "c.stage", True),
-            ("plan", "c.plan", True),
-            ("recommendations", "c.recommendations", False),
-            ("signer_id", "cu.id", False),
-            ("signer_name", "cu.name", False),
-            ("signer_role", "cu.role", False),
-            ("signed_at", "c.signed_at", False),
-        ],
+        "consensus",
+        "consensus c JOIN users cu ON cu.id = c.signed_by_id",
+        f"c.case_id = {_CASE}",
+        (
+            F("id", "c.id"),
+            F("case_id", "c.case_id"),
+            F("version", "c.version"),
+            F("summary", "c.summary"),
+            F("diagnosis", "c.diagnosis", json=True),
+            F("stage", "c.stage", json=True),
+            F("plan", "c.plan", json=True),
+            F("recommendations", "c.recommendations"),
+            F("signer_id", "cu.id"),
+            F("signer_name", "cu.name"),
+            F("signer_role", "cu.role"),
+            F("signed_at", "c.signed_at"),
+        ),
+        "c.version DESC",
+        limit=1,
     ),
-    "requests": (
+    json_read.Part(
+        "requests",
         "record_requests q JOIN users qu ON qu.id = q.requested_by_id",
-        "q.case_id = :case_id",
-        [
-            ("id", "q.id", False),
-            ("case_id", "q.case_id", False),
-            ("assignment_id", "q.assignment_id", False),
-            ("requester_id", "qu.id", False),
-            ("requester_name", "qu.name", False),
-            ("requester_role", "qu.role", False),
-            ("kinds", "q.kinds", True),
-            ("message", "q.message", False),
-            ("created_at", "q.created_at", False),
-            ("closed_at", "q.closed_at", False),
-            ("answer", "q.answer", False),
-        ],
+        f"q.case_id = {_CASE}",
+        (
+            F("id", "q.id"),
+            F("case_id", "q.case_id"),
+            F("assignment_id", "q.assignment_id"),
+            F("requester_id", "qu.id"),
+            F("requester_name", "qu.name"),
+            F("requester_role", "qu.role"),
+            F("kinds", "q.kinds", json=True),
+            F("message", "q.message"),
+            F("created_at", "q.created_at"),
+            F("closed_at", "q.closed_at"),
+            F("answer", "q.answer"),
+        ),
+        "q.id",
     ),
-}
+    json_read.Part(
+        "fhir_import",
+        "fhir_imports f",
+        f"f.case_id = {_CASE}",
+        (
+            F("id", "f.id"),
+            F("imported_at", "f.imported_at"),
+            F("bundle_type", "f.bundle_type"),
+            F("bundle_identifier", "f.bundle_identifier"),
+            F("warnings", "f.warnings", json=True),
+            F("history", "f.history", json=True),
+            F("extras", "f.extras", json=True),
+        ),
+    ),
+)
+# What only the coordinator's page shows.
+_COORDINATOR_PARTS = (
+    json_read.Part(
+        "agenda_meetings",
+        "meetings m JOIN agenda_items ma ON ma.meeting_id = m.id",
+        f"ma.case_id = {_CASE}",
+        (F("id", "m.id"), F("starts_at", "m.starts_at"), F("status", "m.status")),
+        "m.starts_at, m.id",
+    ),
+    json_read.Part(
+        "follow_ups",
+        "follow_up_questions fq",
+        f"fq.case_id = {_CASE}",
+        (
+            F("id", "fq.id"),
+            F("case_id", "fq.case_id"),
+            F("question", "fq.question"),
+            F("asked_at", "fq.asked_at"),
+            F("answer", "fq.answer"),
+            F("answered_at", "fq.answered_at"),
+        ),
+        "fq.id",
+    ),
+)
 
 
 @cache
-def _statement(dialect: str) -> Any:
-    """SELECT of one JSON array per part. Built once per dialect from _PARTS (constants:
-    no value is ever formatted into it; the case id is a bound parameter)."""
-    columns = []
-    for name, (source, where, fields) in _PARTS.items():
-        if dialect == "postgresql":
-            pairs = ", ".join(f"'{key}', {expr}" for key, expr, _ in fields)
-            array = f"coalesce(json_agg(json_build_object({pairs})), '[]')"
-        else:
-            pairs = ", ".join(
-                f"'{key}', {f'json({expr})' if is_json else expr}" for key, expr, is_json in fields
-            )
-            array = f"coalesce(json_group_array(json_object({pairs})), '[]')"
-        columns.append(f"(SELECT {array} FROM {source} WHERE {where}) AS {name}")
-    return text("SELECT " + ",\n       ".join(columns))
+def _statement(dialect: str, coordinator: bool) -> TextClause:
+    return json_read.statement(dialect, _PARTS + (_COORDINATOR_PARTS if coordinator else ()))
 
 
-def _time(value: str | None) -> dt.datetime | None:
-    """A timestamp as PostgreSQL's JSON gives it (ISO 8601 with its offset) or SQLite
-    keeps it (naive UTC text), as an aware UTC datetime."""
-    if value is None:
-        return None
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-
-
-def _at(value: str) -> dt.datetime:
-    parsed = _time(value)
-    assert parsed is not None
-    return parsed
-
-
-def _rows(raw: Any) -> list[dict[str, Any]]:
-    """One part's array (psycopg decodes JSON; sqlite3 hands back text), by id: neither
-    database promises the order of an aggregate."""
-    rows = json.loads(raw) if isinstance(raw, str) else raw
-    return sorted(rows, key=lambda row: row["id"])
+_rows, _time, _at = json_read.rows, json_read.time, json_read.at
 
 
 def _person(row: dict[str, Any], prefix: str, institution: str | None = None) -> Person:
@@ -384,10 +420,12 @@ def _person(row: dict[str, Any], prefix: str, institution: str | None = None) ->
     )
 
 
-def load(case: Case) -> CaseFile:
-    """Everything about `case` its page and its JSON show, in one statement."""
+def load(case: Case, *, coordinator: bool = False) -> CaseFile:
+    """Everything about `case` its page and its JSON show, in one statement; with
+    `coordinator`, also the meetings whose agenda holds it and its follow-up questions
+    (what the coordinator's page adds)."""
     row = db.session.execute(
-        _statement(db.session.get_bind().dialect.name), {"case_id": case.id}
+        _statement(db.session.get_bind().dialect.name, coordinator), {"case_id": case.id}
     ).one()
     records = tuple(
         FileRecord(**{**r, "uploaded_at": _at(r["uploaded_at"])}) for r in _rows(row.records)
@@ -459,6 +497,41 @@ def load(case: Case) -> CaseFile:
             )
             for q in _rows(row.requests)
         ),
+        _import(_rows(row.fhir_import)),
+        tuple(
+            FileMeeting(m["id"], _at(m["starts_at"]), m["status"])
+            for m in _rows(row.agenda_meetings)
+        )
+        if coordinator
+        else (),
+        tuple(
+            FileQuestion(
+                q["id"],
+                q["case_id"],
+                q["question"],
+                _at(q["asked_at"]),
+                q["answer"],
+                _time(q["answered_at"]),
+            )
+            for q in _rows(row.follow_ups)
+        )
+        if coordinator
+        else (),
+    )
+
+
+def _import(rows: Sequence[dict[str, Any]]) -> FileImport | None:
+    if not rows:
+        return None
+    f = rows[0]
+    return FileImport(
+        f["id"],
+        _at(f["imported_at"]),
+        f["bundle_type"],
+        f["bundle_identifier"],
+        f["warnings"] or [],
+        f["history"] or [],
+        f["extras"] or {},
     )
 
 

@@ -11,8 +11,8 @@ from board.cases.rules import CaseStatus
 from board.db import JSONType, UTCDateTime, utcnow
 from board.extensions import db
 
-# The states in which a case can run late (board.cases.services.overdue_count counts
-# them in SQL).
+# The states in which a case can run late (board/cases/dashboard.py counts the overdue
+# ones in SQL).
 OVERDUE_STATES = (
     CaseStatus.SUBMITTED,
     CaseStatus.IN_REVIEW,
@@ -20,6 +20,19 @@ OVERDUE_STATES = (
     CaseStatus.READY_FOR_BOARD,
     CaseStatus.CONSENSUS,
 )
+
+
+def case_is_overdue(
+    status: str, due_at: dt.datetime | None, paused_at: dt.datetime | None, now: dt.datetime | None
+) -> bool:
+    """Past its due date while its clock runs: a paused clock (records awaited) and a
+    case past the board cannot run late."""
+    return (
+        due_at is not None
+        and paused_at is None
+        and CaseStatus(status) in OVERDUE_STATES
+        and (now or utcnow()) > due_at
+    )
 
 
 # The cases whose clock runs: the dashboard counts the overdue ones through the partial
@@ -115,13 +128,7 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
         return CaseStatus(self.status)
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        # A paused clock (records awaited) cannot run late.
-        return (
-            self.due_at is not None
-            and self.paused_at is None
-            and self.status_enum in OVERDUE_STATES
-            and (now or utcnow()) > self.due_at
-        )
+        return case_is_overdue(self.status, self.due_at, self.paused_at, now)
 
 
 class CaseStatusCount(db.Model):  # type: ignore[name-defined,misc]

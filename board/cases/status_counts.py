@@ -2,9 +2,10 @@
 
 A trigger on `cases` (migration e9statuscounts01) appends (status, +1/-1) to
 `case_status_counts` whenever a case is added, removed or changes status, in the
-same transaction; `counts()` sums that table, which `roll_up()` (the workers'
-bookkeeping thread, every few seconds) folds back to one row per status. The sum is
-exact at every moment: a rollup replaces rows by their sum in one transaction.
+same transaction; the dashboard (board/cases/dashboard.py) sums that table, which
+`roll_up()` (the workers' bookkeeping thread, every few seconds) folds back to one row
+per status. The sum is exact at every moment: a rollup replaces rows by their sum in
+one transaction.
 """
 
 from __future__ import annotations
@@ -15,14 +16,6 @@ from board.cases.models import CaseStatusCount
 from board.extensions import db
 
 _counts = CaseStatusCount.__table__
-
-
-def counts() -> dict[str, int]:
-    """{status: cases in it}, statuses with none left out."""
-    rows = db.session.execute(
-        select(_counts.c.status, func.sum(_counts.c.n)).group_by(_counts.c.status)
-    ).all()
-    return {status: int(total) for status, total in rows if total}
 
 
 def roll_up() -> int:

@@ -17,9 +17,8 @@ from werkzeug.wrappers import Response
 
 from board.auth.models import User
 from board.auth.roles import SPECIALTY_LABEL, Role, Specialty
-from board.board_meetings import follow_ups
-from board.board_meetings import meetings as board_meetings
-from board.cases import case_file, record_requests, status_counts
+from board.cases import case_file, record_requests
+from board.cases import dashboard as dashboard_widgets
 from board.cases import services as cases
 from board.cases.models import Case
 from board.cases.rules import (
@@ -32,7 +31,6 @@ from board.cases.rules import (
 )
 from board.cases.schemas import CaseInput
 from board.errors import Conflict, IncompleteCase, NotFound
-from board.fhir import services as fhir_imports
 from board.records import responses as record_responses
 from board.reviews import services as reviews
 from board.reviews import tie_breaks
@@ -174,7 +172,7 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     """The case page for the referrer or the coordinator; `extra` carries a failed
     form's values and messages (upload, submit, consensus)."""
     role = Role(user.role)
-    found = case_file.load(case)
+    found = case_file.load(case, coordinator=role is Role.COORDINATOR)
     requests = found.record_requests
     context: dict[str, Any] = {
         "case": case,
@@ -202,7 +200,7 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
         "consensus_errors": {},
         "consensus_values": None,
         # The HL7 FHIR referral the case came from, with its warnings (board/fhir).
-        "fhir_import": fhir_imports.import_for_case(case.id),
+        "fhir_import": found.fhir_import,
         "follow_up_errors": {},
         "follow_up_values": {},
     }
@@ -220,8 +218,8 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
             consensus=consensus,
             # The way back to the meetings whose agenda holds the case, and the
             # referrer's follow-up questions the coordinator answers here.
-            agenda_meetings=board_meetings.meetings_for_case(case.id),
-            follow_up_questions=follow_ups.questions_for(case.id),
+            agenda_meetings=found.agenda_meetings,
+            follow_up_questions=found.follow_up_questions,
             staffing=staffing,
             needs=(
                 staffing.requirements
@@ -544,31 +542,22 @@ def change_auto_reassign(case_id: int) -> Response:
 # --- The coordinator's dashboard ------------------------------------------------------
 
 
-DASHBOARD_FOLLOW_UPS = 10
-
-
 @bp.get("/board")
 @login_required
 def dashboard() -> str:
     user = require_role(Role.COORDINATOR)
     status = request.args.get("status") or None
     page = cases.case_page(user, status=status, before=_before())
-    counts = status_counts.counts()
-    unroutable = cases.case_page(user, status=CaseStatus.UNROUTABLE.value, record=False).cases
     return render_template(
         "cases/dashboard.html",
         cases=page.cases,
         next_before=page.next_before,
         before=_before(),
-        unroutable=unroutable,
-        unroutable_count=counts.get(CaseStatus.UNROUTABLE.value, 0),
-        counts=counts,
         status=status,
         choices=CHOICES,
-        overdue=cases.overdue_count(),
-        upcoming_meetings=board_meetings.upcoming_meetings(user),
-        # The oldest few; the rest are a click away (/follow-ups), however many wait.
-        follow_ups_waiting=follow_ups.open_questions(user, limit=DASHBOARD_FOLLOW_UPS),
+        # The counts, the newest unroutable cases, the next meetings and the oldest
+        # follow-up questions, in one statement (board/cases/dashboard.py).
+        widgets=dashboard_widgets.widgets(),
     )
 
 

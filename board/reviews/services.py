@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, union_all
-from sqlalchemy.orm import joinedload, lazyload, load_only, raiseload, selectinload
+from sqlalchemy import Select, bindparam, select, union_all
+from sqlalchemy.orm import selectinload
 
 from board.audit import services as audit
 from board.auth import policy
@@ -44,30 +45,39 @@ from board.validation import FieldError, InvalidInput
 CLOSED_ASSIGNMENTS_SHOWN = 50
 
 
-# What a reviewer's list of assignments shows, on the page (reviews/inbox.html) and in
-# the API (serializers.assignment_json).
-LISTED_COLUMNS = (
-    Assignment.id,
-    Assignment.case_id,
-    Assignment.reviewer_id,
-    Assignment.specialty,
-    Assignment.purpose,
-    Assignment.tie_break_dimension,
-    Assignment.status,
-    Assignment.reason,
-    Assignment.created_at,
-    Assignment.due_at,
-    Assignment.decline_reason,
-)
+class ListedAssignment(NamedTuple):
+    """One of a reviewer's assignments as their lists show it (reviews/inbox.html, the
+    API's serializers.assignment_json), with its case's timepoint and clock, read as a
+    plain row: no ORM objects for a list of sixty."""
+
+    id: int
+    case_id: int
+    reviewer_id: int
+    specialty: str
+    purpose: str
+    tie_break_dimension: str | None
+    status: str
+    reason: str
+    created_at: dt.datetime
+    due_at: dt.datetime
+    decline_reason: str | None
+    timepoint: str
+    paused_at: dt.datetime | None
+    reviewer: User
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_ASSIGNMENT
+
+    def is_overdue(self, now: dt.datetime | None = None) -> bool:
+        # As Assignment.is_overdue: not while the case's clock is paused for records.
+        return self.is_open and self.paused_at is None and (now or utcnow()) > self.due_at
 
 
-def assignments_for(reviewer: User) -> list[Assignment]:
-    """A reviewer's open assignments and their CLOSED_ASSIGNMENTS_SHOWN latest others,
-    by due date."""
-    # The audit row first: committing after the read would expire what was read.
-    audit.record("assignment_list", actor=reviewer, object_type="assignment_list")
-    db.session.commit()
-    mine = select(Assignment).where(Assignment.reviewer_id == reviewer.id)
+def _listed_statement() -> Select[Any]:
+    """A reviewer's open assignments and their latest closed ones (built once: a bound
+    parameter names the reviewer)."""
+    mine = select(Assignment.id).where(Assignment.reviewer_id == bindparam("reviewer_id"))
     open_ids = mine.where(Assignment.status.in_([s.value for s in OPEN_ASSIGNMENT]))
     closed_ids = (
         mine.where(Assignment.status.not_in([s.value for s in OPEN_ASSIGNMENT]))
@@ -75,28 +85,39 @@ def assignments_for(reviewer: User) -> list[Assignment]:
         .order_by(Assignment.created_at.desc(), Assignment.id.desc())
         .limit(CLOSED_ASSIGNMENTS_SHOWN)
     )
-    shown = union_all(
-        open_ids.with_only_columns(Assignment.id), closed_ids.with_only_columns(Assignment.id)
-    ).subquery()
-    # Only what the lists show: each assignment's row and its case's timepoint and
-    # clock, not every case's structured opinion. Anything else a template touched
-    # would raise instead of costing a query per row; the reviewer is the caller,
-    # already in the session.
-    return list(
-        db.session.scalars(
-            select(Assignment)
-            .where(Assignment.id.in_(select(shown.c.id)))
-            .options(
-                load_only(*LISTED_COLUMNS, raiseload=True),
-                lazyload(Assignment.reviewer),
-                joinedload(Assignment.case).load_only(
-                    Case.id, Case.timepoint, Case.paused_at, raiseload=True
-                ),
-                raiseload("*"),
-            )
-            .order_by(Assignment.due_at, Assignment.id)
+    shown = union_all(open_ids, closed_ids).subquery()
+    return (
+        select(
+            Assignment.id,
+            Assignment.case_id,
+            Assignment.reviewer_id,
+            Assignment.specialty,
+            Assignment.purpose,
+            Assignment.tie_break_dimension,
+            Assignment.status,
+            Assignment.reason,
+            Assignment.created_at,
+            Assignment.due_at,
+            Assignment.decline_reason,
+            Case.timepoint,
+            Case.paused_at,
         )
+        .join(Case, Case.id == Assignment.case_id)
+        .where(Assignment.id.in_(select(shown.c.id)))
+        .order_by(Assignment.due_at, Assignment.id)
     )
+
+
+_LISTED = _listed_statement()
+
+
+def assignments_for(reviewer: User) -> list[ListedAssignment]:
+    """A reviewer's open assignments and their CLOSED_ASSIGNMENTS_SHOWN latest others,
+    by due date."""
+    audit.record("assignment_list", actor=reviewer, object_type="assignment_list")
+    db.session.commit()
+    rows = db.session.execute(_LISTED, {"reviewer_id": reviewer.id})
+    return [ListedAssignment._make((*row, reviewer)) for row in rows]
 
 
 def _own_assignment(reviewer: User, assignment_id: int, *, lock: bool = False) -> Assignment:

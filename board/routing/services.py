@@ -12,11 +12,11 @@ from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager
 
 from board.audit import services as audit
 from board.auth import policy
 from board.auth.models import AvailabilityWindow, Institution, User
+from board.auth.people import Named, Person
 from board.auth.roles import REVIEWER_SPECIALTY, SPECIALTY_LABEL, Role, Specialty
 from board.cases.models import Case, Record
 from board.cases.rules import (
@@ -131,9 +131,10 @@ def roster(now: dt.datetime | None = None) -> list[Reviewer]:
     return [reviewer for _, reviewer in roster_with_accounts(now)]
 
 
-def roster_with_accounts(now: dt.datetime | None = None) -> list[tuple[User, Reviewer]]:
-    """The roster, each reviewer beside their account (loaded with its institution, for
-    the names the coordinator's page shows)."""
+def roster_with_accounts(now: dt.datetime | None = None) -> list[tuple[Person, Reviewer]]:
+    """The roster, each reviewer beside how the coordinator's page names them (name and
+    institution). Two statements whatever the roster size, read as plain rows: routing
+    and the case page need no account objects."""
     # Per reviewer, from indexes (e8indexes01): the open ones through the partial index
     # of open assignments, the latest through (reviewer_id, created_at). Not a GROUP BY
     # over every assignment the board ever made.
@@ -152,9 +153,20 @@ def roster_with_accounts(now: dt.datetime | None = None) -> list[tuple[User, Rev
         .label("last")
     )
     rows = db.session.execute(
-        select(User, Institution.insurer_networks, open_count, last)
+        select(
+            User.id,
+            User.name,
+            User.role,
+            User.institution_id,
+            User.active,
+            User.breast_subspecialty,
+            User.max_open_assignments,
+            Institution.name.label("institution"),
+            Institution.insurer_networks,
+            open_count,
+            last,
+        )
         .join(Institution, Institution.id == User.institution_id)
-        .options(contains_eager(User.institution))
         .where(User.role.in_([r.value for r in REVIEWER_SPECIALTY]))
     ).all()
     away: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
@@ -166,21 +178,21 @@ def roster_with_accounts(now: dt.datetime | None = None) -> list[tuple[User, Rev
         away[window.user_id].append((window.starts_at, window.ends_at))
     return [
         (
-            user,
+            Person(row.id, row.name, row.role, Named(row.institution)),
             Reviewer(
-                id=user.id,
-                specialty=REVIEWER_SPECIALTY[Role(user.role)],
-                institution_id=user.institution_id,
-                active=user.active,
-                open_assignments=open_count or 0,
-                last_assigned_at=last,
-                insurer_networks=frozenset(networks or ()),
-                breast_subspecialty=user.breast_subspecialty,
-                capacity=user.max_open_assignments,
-                away=tuple(away.get(user.id, ())),
+                id=row.id,
+                specialty=REVIEWER_SPECIALTY[Role(row.role)],
+                institution_id=row.institution_id,
+                active=row.active,
+                open_assignments=row.open or 0,
+                last_assigned_at=row.last,
+                insurer_networks=frozenset(row.insurer_networks or ()),
+                breast_subspecialty=row.breast_subspecialty,
+                capacity=row.max_open_assignments,
+                away=tuple(away.get(row.id, ())),
             ),
         )
-        for user, networks, open_count, last in rows
+        for row in rows
     ]
 
 
@@ -327,7 +339,7 @@ def refresh_status(case: Case, *, actor: User | None, uncovered: int | None = No
 class Candidate:
     """A reviewer the coordinator may pick by hand, with what stands in the way."""
 
-    user: User
+    user: Person
     specialty: Specialty
     open_assignments: int
     # Why a hand assignment would be refused (assign_by_hand refuses it too), or None.

@@ -3,7 +3,9 @@
 `record()` never commits and never touches the database: it keeps the row with the
 caller's session, and the row is written by that session's commit, in the same
 transaction as the change it describes, or not at all (a rollback forgets it).
-Reads are recorded by `record_read()`, which commits its own row.
+Reads are recorded by `record_read()`: in a GET request the row is committed with the
+response, after the page's other reads (one transaction, one connection), elsewhere at
+once.
 
 The rows are written with one INSERT just before COMMIT, and nothing else: no lock, no
 read of the chain. The hash chain (board/audit/chain.py) is built after the commit by
@@ -31,13 +33,22 @@ everything (SQLAlchemy's default), so a change is always read back from the data
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, has_app_context, has_request_context, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    request,
+)
 from flask_login import current_user
 from sqlalchemy import Connection, event, func, insert, literal, select, text, tuple_
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
@@ -47,6 +58,8 @@ from board.audit.models import AuditEvent, AuditLink
 from board.auth.models import User
 from board.db import utcnow
 from board.extensions import db
+
+log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key of the chainer ("audit" in ASCII): one chainer at a time.
 CHAIN_LOCK_KEY = 0x6175646974
@@ -87,6 +100,13 @@ def request_id() -> str | None:
             g.request_id = uuid.uuid4().hex
         return str(g.request_id)
     return None
+
+
+def init_app(app: Flask) -> None:
+    init_request_ids(app)
+    # Registered after the request ids: after_request runs in reverse order, so the
+    # reads are committed first and the response (a 500 too) still gets its id.
+    app.after_request(commit_reads)
 
 
 def init_request_ids(app: Flask) -> None:
@@ -137,8 +157,33 @@ def record(
 
 
 def record_read(action: str, **kwargs: Any) -> None:
+    """The row of a successful read. In a GET or HEAD request it is committed with the
+    response (commit_reads, just before the answer leaves): the request's reads and
+    their rows in one transaction on one connection, and nothing shown whose read is
+    not recorded. Anywhere else (a POST that re-shows a page, a task) at once."""
     record(action, **kwargs)
+    if has_request_context() and request.method in ("GET", "HEAD"):
+        return
     db.session.commit()
+
+
+def commit_reads(response: Response) -> Response:
+    """after_request: commits the read rows record_read() left for the response. If that
+    commit fails the page is not sent: a 500 takes its place."""
+    if not db.session().info.get(_PENDING):
+        return response
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("the audit rows of a read could not be written; the answer is withheld")
+        from board.errors import error_response
+
+        failed: Response = current_app.make_response(
+            error_response(500, "The board could not record this read; try again")
+        )
+        return failed
+    return response
 
 
 @event.listens_for(Session, "before_commit")

@@ -181,14 +181,13 @@ def audit_access(
         )
         db.session.commit()
         raise NotFound()
-    audit.record(
+    audit.record_read(
         action,
         actor=user,
         case_id=case.id,
         object_type=object_type,
         object_id=case.id if object_id is None else object_id,
     )
-    db.session.commit()
     return case
 
 
@@ -199,14 +198,14 @@ def case_for_viewer(
     audit_action: str = "case_view",
     object_type: str = "case",
     object_id: int | None = None,
+    with_names: bool = True,
 ) -> Case:
     """The case if this user may see it (audited), else NotFound (audited as denied);
-    a restricted case without a break-glass grant: BreakGlassRequired (audited)."""
-    # The referrer and the institution come in the same statement: every case page
-    # names them.
-    case = db.session.get(
-        Case, case_id, options=[joinedload(Case.referrer), joinedload(Case.institution)]
-    )
+    a restricted case without a break-glass grant: BreakGlassRequired (audited).
+    `with_names`: its referrer and institution come in the same statement (every case
+    page names them; the API's JSON does not)."""
+    names = [joinedload(Case.referrer), joinedload(Case.institution)] if with_names else []
+    case = db.session.get(Case, case_id, options=names)
     access = policy.access_to(user, case) if case is not None else policy.Access.NONE
     if case is not None and access is policy.Access.BREAK_GLASS:
         # The coordinator knows the case exists (it is listed, masked): the row names it.
@@ -334,8 +333,7 @@ def case_page(
     if before is not None:
         query = query.where(Case.id < before)
     if record:
-        audit.record("case_list", actor=user, object_type="case_list")
-        db.session.commit()
+        audit.record_read("case_list", actor=user, object_type="case_list")
     found = [ListedCase._make(row) for row in db.session.execute(query.limit(limit + 1))]
     more = len(found) > limit
     shown = found[:limit]

@@ -114,8 +114,7 @@ _LISTED = _listed_statement()
 def assignments_for(reviewer: User) -> list[ListedAssignment]:
     """A reviewer's open assignments and their CLOSED_ASSIGNMENTS_SHOWN latest others,
     by due date."""
-    audit.record("assignment_list", actor=reviewer, object_type="assignment_list")
-    db.session.commit()
+    audit.record_read("assignment_list", actor=reviewer, object_type="assignment_list")
     rows = db.session.execute(_LISTED, {"reviewer_id": reviewer.id})
     return [ListedAssignment._make((*row, reviewer)) for row in rows]
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Final, Literal
 
 from board.staging.tables import (
@@ -487,6 +488,19 @@ def _no_row(inputs: NormalizedInputs, table: str) -> StageResult:
     )
 
 
+@cache
+def _candidates(kind: str, m: str, t: str, n: str) -> tuple[PrognosticRow, ...]:
+    """The prognostic table's rows for one T, N and M, in table order. Remembered per
+    combination (a few hundred exist): the tables never change, and scanning every row
+    of them on each page view was the most of what staging cost."""
+    rows = (
+        CLINICAL_PROGNOSTIC_TABLE
+        if kind == "clinical_prognostic"
+        else PATHOLOGICAL_PROGNOSTIC_TABLE
+    )
+    return tuple(r for r in rows if r.m == m and _in_group(r.group, t, n))
+
+
 def _prognostic(inputs: NormalizedInputs) -> StageResult:
     kind = inputs.kind
     table = _TABLE_NAME[kind]
@@ -514,7 +528,7 @@ def _prognostic(inputs: NormalizedInputs) -> StageResult:
             "the clinical prognostic stage uses the pre-treatment cTNM, and the pathological "
             "prognostic stage applies only when surgery is the initial treatment",
         )
-    candidates = [r for r in rows if r.m == inputs.m and _in_group(r.group, inputs.t, inputs.n)]
+    candidates = _candidates(kind, inputs.m, inputs.t, inputs.n)
     if not candidates:
         return _no_row(inputs, table)
     group = candidates[0].group

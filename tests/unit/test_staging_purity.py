@@ -25,7 +25,7 @@ FORBIDDEN = (
     "pydantic",
 )
 # What the module may import: a short list of standard-library modules and its own package.
-ALLOWED = {"__future__", "dataclasses", "math", "re", "typing", "collections", "enum"}
+ALLOWED = {"__future__", "dataclasses", "functools", "math", "re", "typing", "collections", "enum"}
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
@@ -25,3 +26,17 @@ def atomic(service: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+@contextmanager
+def keep_loaded() -> Iterator[None]:
+    """A commit that does not expire what the session holds (SQLAlchemy expires every
+    object at commit, so the next read goes back to the database). Only for a service
+    that knows nothing else wrote its objects: e.g. the rows it has just inserted."""
+    session = db.session()
+    before = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = before

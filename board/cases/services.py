@@ -33,7 +33,7 @@ from board.errors import BreakGlassRequired, Conflict, IncompleteCase, NotFound,
 from board.extensions import db
 from board.notifications import keys
 from board.notifications.services import notify, notify_coordinators
-from board.transactions import atomic
+from board.transactions import atomic, keep_loaded
 from board.validation import FieldError, InvalidInput
 
 
@@ -87,8 +87,12 @@ def _apply(case: Case, data: CaseInput) -> None:
 
 
 def create_draft(referrer: User, data: CaseInput) -> Case:
+    """The new draft, committed, as inserted: its columns, its empty records and its one
+    timeline entry stay loaded (nothing else can have written a case created in this
+    transaction), so answering with it reads nothing back."""
     case = new_draft(referrer, data)
-    db.session.commit()
+    with keep_loaded():
+        db.session.commit()
     return case
 
 
@@ -99,11 +103,12 @@ def new_draft(referrer: User, data: CaseInput) -> Case:
     policy.require_role(referrer, Role.REFERRER)
     case = Case(referrer_id=referrer.id, institution_id=referrer.institution_id)
     _apply(case, data)
+    # Through the relationships: the new case's collections are known (no records, one
+    # timeline entry) without a query.
+    case.records = []
+    case.events = [CaseEvent(to_status=CaseStatus.DRAFT.value, actor_id=referrer.id)]
     db.session.add(case)
     db.session.flush()
-    db.session.add(
-        CaseEvent(case_id=case.id, to_status=CaseStatus.DRAFT.value, actor_id=referrer.id)
-    )
     audit.record(
         "case_create", actor=referrer, case_id=case.id, object_type="case", object_id=case.id
     )

@@ -431,7 +431,7 @@ def board_targets(seeded: dict[str, Any]) -> list[Target]:
         Target("reviewer inbox", "page", "/assignments", who="reviewer", ceiling=template),
         Target("case page", "page", f"/cases/{case_id}", who="coordinator", ceiling=template),
         Target(
-            "case page, in review",
+            "case page (in review)",
             "page",
             f"/cases/{in_review}",
             who="coordinator",

@@ -342,6 +342,16 @@ def require_role(*roles: Role) -> User:
     return user
 
 
+def back_to(case_id: int) -> Response:
+    """Where a coordinator's staffing form returns: the case's reviewers page when it was
+    posted from there (a hidden `back` field), else the case page."""
+    from flask import request
+
+    if request.form.get("back") == "staffing":
+        return see_other("cases.staffing", case_id=case_id)
+    return see_other("cases.detail", case_id=case_id)
+
+
 def see_other(endpoint: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, **values), code=303)
 

@@ -30,9 +30,10 @@ from sqlalchemy import TextClause
 
 from board import json_read
 from board.auth.people import Named, Person
+from board.auth.roles import Specialty
 from board.db import utcnow
 from board.extensions import db
-from board.reviews.models import OPEN_ASSIGNMENT
+from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Purpose
 from board.reviews.rules import Disagreement, ReviewerVerdict, disagreements
 from board.routing.policy import Requirements, requirements
 
@@ -223,6 +224,15 @@ class CaseFile:
             )
             for review in self.reviews
         )
+
+    def uncovered(self, needs: Requirements) -> list[Specialty]:
+        """The required specialties no open or signed primary assignment covers."""
+        covered = {
+            a.specialty
+            for a in self.assignments
+            if a.purpose == Purpose.PRIMARY.value and a.status in ACTIVE_ASSIGNMENT
+        }
+        return [r.specialty for r in needs.required if r.specialty.value not in covered]
 
     def requirements(self) -> Requirements:
         """The specialties the case needs and why (board.routing.policy)."""

@@ -43,6 +43,7 @@ from board.web import (
     CHOICES,
     SOURCED_FIELDS,
     Page,
+    back_to,
     compact_rows,
     errors_by_field,
     flatten,
@@ -206,13 +207,10 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
     }
     if role is Role.COORDINATOR:
         consensus = found.consensus
-        # Whom the coordinator could assign: the whole roster with its loads, read only
-        # while someone can still be assigned (the review phase, or an open assignment
-        # to reassign); a released case shows what it needed, not who is free.
-        assignable = case.submitted_at is not None and (
-            case.status_enum in REVIEW_PHASE or any(a.is_open for a in found.assignments)
-        )
-        staffing = routing.staffing(case, found.assignments, found.records) if assignable else None
+        # Who could be assigned (the whole roster with its loads) is on the reviewers
+        # page (staffing(), below): the case page is opened far more often than staffing
+        # changes, and a large network's roster is hundreds of reviewers.
+        needs = found.requirements() if case.submitted_at else None
         context.update(
             reviews=found.reviews,
             consensus=consensus,
@@ -220,15 +218,9 @@ def render_case_page(user: User, case: Case, status: int = 200, **extra: Any) ->
             # referrer's follow-up questions the coordinator answers here.
             agenda_meetings=found.agenda_meetings,
             follow_up_questions=found.follow_up_questions,
-            staffing=staffing,
-            needs=(
-                staffing.requirements
-                if staffing
-                else found.requirements()
-                if case.submitted_at
-                else None
-            ),
-            disagreements=_disagreements(found, staffing),
+            needs=needs,
+            uncovered=found.uncovered(needs) if needs else [],
+            disagreements=_disagreements(found, None),
             consensus_values=flatten(
                 {
                     "summary": consensus.summary,
@@ -284,6 +276,25 @@ def _disagreements(found: case_file.CaseFile, staffing: Staffing | None) -> list
             )
         )
     return out
+
+
+@bp.get("/cases/<int:case_id>/staffing")
+@login_required
+def staffing(case_id: int) -> str:
+    """The coordinator's reviewers page for a case: every active reviewer with their
+    load and what routing holds against them, to assign, reassign or ask a tie-break."""
+    user = require_role(Role.COORDINATOR)
+    case = cases.case_for_viewer(user, case_id, object_type="staffing")
+    found = case_file.load(case)
+    roster = routing.staffing(case, found.assignments, found.records)
+    return render_template(
+        "cases/staffing.html",
+        case=case,
+        assignments=found.assignments,
+        staffing=roster,
+        disagreements=_disagreements(found, roster),
+        review_phase=case.status_enum in REVIEW_PHASE,
+    )
 
 
 @bp.get("/cases/<int:case_id>")
@@ -380,7 +391,7 @@ def ask_tie_break(case_id: int) -> Response:
         )
     except Conflict as exc:
         flash(str(exc), "error")
-    return see_other("cases.detail", case_id=case_id)
+    return back_to(case_id)
 
 
 @bp.post("/cases/<int:case_id>/records/<int:record_id>/delete")

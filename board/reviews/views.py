@@ -22,6 +22,7 @@ from board.validation import FieldError, InvalidInput, parse
 from board.web import (
     CHOICES,
     Page,
+    back_to,
     compact_rows,
     errors_by_field,
     form_data,
@@ -230,7 +231,7 @@ def reassign(assignment_id: int) -> Response:
         _flash_refusal(exc)
     if case_id is None:
         return see_other("cases.dashboard")
-    return see_other("cases.detail", case_id=case_id)
+    return back_to(case_id)
 
 
 @bp.post("/cases/<int:case_id>/assignments")
@@ -244,4 +245,4 @@ def assign(case_id: int) -> Response:
         flash("The reviewer is assigned and told by email.", "success")
     except (InvalidInput, Conflict) as exc:
         _flash_refusal(exc)
-    return see_other("cases.detail", case_id=case_id)
+    return back_to(case_id)

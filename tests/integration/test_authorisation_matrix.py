@@ -214,6 +214,7 @@ MATRIX: list[Row] = [
     Row("/cases", "GET", REFERRERS),
     Row("/cases/new", "GET POST", REFERRERS),
     Row("/cases/<int:case_id>", "GET", CASE_VIEWERS),
+    Row("/cases/<int:case_id>/staffing", "GET", COORDINATOR),
     Row("/cases/<int:case_id>/edit", "GET POST", REFERRER, ids=DRAFT),
     Row("/cases/<int:case_id>/records", "POST", REFERRER, ids=DRAFT, body=_pdf_upload),
     Row("/cases/<int:case_id>/records/<int:record_id>/delete", "POST", REFERRER, ids=DRAFT),

@@ -31,6 +31,8 @@ READS = (
     Read("referrer case list", "referrer", "/cases"),
     Read("case page (coordinator)", "coordinator", "/cases/{case_id}"),
     Read("case page (referrer)", "referrer", "/cases/{case_id}"),
+    Read("case reviewers page", "coordinator", "/cases/{case_id}/staffing"),
+    Read("follow-up questions waiting", "coordinator", "/follow-ups"),
     Read("second opinion page", "referrer", "/cases/{case_id}/second-opinion"),
     Read("analytics", "coordinator", "/analytics"),
     Read("meetings page", "coordinator", "/meetings"),

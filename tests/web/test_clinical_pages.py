@@ -678,8 +678,11 @@ def test_the_coordinator_asks_a_tie_break_where_two_pathologists_disagree(world)
     assert "Dr. Paula Pathologist" in box and "Dr. Pia Second" in box
     assert 'class="badge concur"' in box and 'class="badge differ"' in box
     assert "E-cadherin negative." in box and "histologic type" in box
-    assert f'<option value="{third}">Dr. Tia Third' in box
-    assert "Ask a tie-break reviewer" in box
+    assert "Ask a tie-break reviewer" in box and "choose the reviewer" in box
+    # Whom to ask by name is on the case's reviewers page.
+    staffing = coordinator.get(f"/cases/{case_id}/staffing").text
+    tie = staffing.split('id="tie-break-pathology-diagnosis"')[1]
+    assert f'<option value="{third}">Dr. Tia Third' in tie
 
     asked = coordinator.post(
         f"/cases/{case_id}/tie-breaks",
@@ -692,6 +695,10 @@ def test_the_coordinator_asks_a_tie_break_where_two_pathologists_disagree(world)
     box = page.split('id="disagreements"')[1].split('<div class="card">')[0]
     assert "Tie-break asked of <strong>Dr. Tia Third</strong>" in box
     assert "Ask a tie-break reviewer" not in box
+    assert (
+        'id="tie-break-pathology-diagnosis"'
+        not in coordinator.get(f"/cases/{case_id}/staffing").text
+    )
     assert _status(world, case_id) == "in_review"
 
     again = coordinator.post(

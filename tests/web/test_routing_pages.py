@@ -174,3 +174,71 @@ def test_the_referrer_can_mark_a_new_case_urgent(world):
     edit = referrer.get(f"/cases/{case_id}/edit")
     assert re.search(r'name="urgent" value="true" checked', edit.text)
     assert "the board answers within 3 days (urgent)" in referrer.get(f"/cases/{case_id}").text
+
+
+# --- The case's reviewers page ---------------------------------------------------------
+
+
+def test_the_case_page_links_to_the_reviewers_page_instead_of_listing_the_roster(world):
+    from tests.web.test_pages import _routed
+
+    case_id = _routed(world)
+    page = world.client("coordinator").get(f"/cases/{case_id}").text
+    assert f'href="/cases/{case_id}/staffing"' in page
+    assert "Reassign…" in page  # the routed pathologist's open assignment
+    assert 'id="assign-reviewer"' not in page and "Dr. Pia Second" not in page
+
+
+def test_the_reviewers_page_offers_every_reviewer_with_load_and_what_stands_in_the_way(world):
+    from tests.web.test_pages import _routed
+
+    home_pathologist = world.run(
+        lambda: (
+            f.user(
+                f.Role.PATHOLOGIST,
+                db.session.get(f.Institution, world.user("referrer").institution_id),
+                name="Dr. Hal Home",
+            ).id
+        )
+    )
+    case_id = _routed(world)
+    page = world.client("coordinator").get(f"/cases/{case_id}/staffing").text
+    assign = page.split('id="assign-reviewer"')[1].split("</select>")[0]
+    assert '<optgroup label="Breast pathology">' in assign
+    # Routed to Dr. Paula Pathologist: she cannot be given the case a second time.
+    assert re.search(
+        rf'<option value="{world.ids["pathologist"]}" disabled>Dr. Paula Pathologist · '
+        r"University Breast Center · 1 open · already assigned this case once</option>",
+        assign,
+    )
+    assert re.search(
+        rf'<option value="{home_pathologist}" disabled>Dr. Hal Home · Home Oncology · 0 open'
+        r" · works at the referrer&#39;s institution \(conflict of interest\)</option>",
+        assign,
+    )
+    assert f'<option value="{world.ids["pathologist2"]}">Dr. Pia Second' in assign
+    # Her open assignment can go to the other pathologist, never to a blocked one.
+    reassign = page.split("Reassign to")[1].split("</select>")[0]
+    assert "Dr. Pia Second" in reassign and "Dr. Hal Home" not in reassign
+
+
+def test_a_hand_assignment_from_the_reviewers_page_returns_there(world):
+    from tests.web.test_pages import _routed
+
+    case_id = _routed(world)
+    coordinator = world.client("coordinator")
+    done = coordinator.post(
+        f"/cases/{case_id}/assignments",
+        data={"reviewer_id": str(world.ids["pathologist2"]), "back": "staffing"},
+    )
+    assert done.status_code == 303 and done.location.endswith(f"/cases/{case_id}/staffing")
+    page = coordinator.get(done.location).text
+    assert "The reviewer is assigned and told by email." in page
+    refused = coordinator.post(
+        f"/cases/{case_id}/assignments",
+        data={"reviewer_id": str(world.ids["pathologist2"]), "back": "staffing"},
+    )
+    assert refused.location.endswith(f"/cases/{case_id}/staffing")
+    # Without `back`, the forms of the case page return to the case page.
+    plain = coordinator.post(f"/cases/{case_id}/assignments", data={"reviewer_id": ""})
+    assert plain.location.endswith(f"/cases/{case_id}")

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from board.audit import services as audit
 from board.auth import mfa, passwords, policy, throttle
@@ -233,6 +234,8 @@ def user_for_token(token: str) -> User | None:
     account of a live token, in one statement (the token row itself is not needed)."""
     return db.session.scalar(
         select(User)
+        # The institution only when asked for (a referrer's practice sharing).
+        .options(lazyload(User.institution))
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(
             ApiToken.token_hash == _token_digest(token),

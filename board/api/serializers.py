@@ -9,6 +9,7 @@ from board.auth.models import AvailabilityWindow
 from board.board_meetings.models import Consensus, FollowUpQuestion, Meeting
 from board.cases.case_file import (
     FileAssignment,
+    FileCase,
     FileConsensus,
     FileEvent,
     FileRecord,
@@ -77,7 +78,7 @@ def record_request_json(request: RecordRequest | FileRequest) -> dict[str, Any]:
     }
 
 
-def clock_json(case: Case) -> dict[str, Any]:
+def clock_json(case: Case | FileCase) -> dict[str, Any]:
     return {
         "paused": case.paused_at is not None,
         "paused_at": iso(case.paused_at),
@@ -129,7 +130,7 @@ def consensus_json(consensus: Consensus | FileConsensus | None) -> dict[str, Any
     }
 
 
-def case_summary_json(case: Case | ListedCase) -> dict[str, Any]:
+def case_summary_json(case: Case | ListedCase | FileCase) -> dict[str, Any]:
     return {
         "id": case.id,
         "status": case.status,
@@ -153,7 +154,7 @@ def window_json(window: AvailabilityWindow) -> dict[str, Any]:
     }
 
 
-def routing_json(case: Case, needs: Requirements) -> dict[str, Any]:
+def routing_json(case: Case | FileCase, needs: Requirements) -> dict[str, Any]:
     """Why each specialty is needed, and what waits on the coordinator (the coordinator's
     view; computed from the case's facts when read)."""
     return {
@@ -169,7 +170,7 @@ def routing_json(case: Case, needs: Requirements) -> dict[str, Any]:
 
 
 def case_json(
-    case: Case,
+    case: Case | FileCase,
     *,
     assignments: Sequence[Assignment | FileAssignment],
     reviews: Sequence[Review | FileReview],
@@ -183,6 +184,10 @@ def case_json(
 ) -> dict[str, Any]:
     """The case as the API shows it; `records` and `events` from the case file when the
     caller has it, else the case's own."""
+    if records is None or events is None:
+        assert isinstance(case, Case)  # the case file's row comes with both
+        records = case.records if records is None else records
+        events = case.events if events is None else events
     return {
         **case_summary_json(case),
         "patient": {
@@ -197,7 +202,7 @@ def case_json(
         "stage": case.stage,
         "plan": case.plan,
         "insurance": case.insurance,
-        "records": [record_json(r) for r in (case.records if records is None else records)],
+        "records": [record_json(r) for r in records],
         "missing_records": missing_records,
         "record_requests": [record_request_json(r) for r in record_requests or []],
         "clock": clock_json(case),
@@ -214,7 +219,7 @@ def case_json(
         "staging": check_stage(case.stage, case.diagnosis).as_json(),
         "timeline": [
             {"from": e.from_status, "to": e.to_status, "at": iso(e.at), "note": e.note}
-            for e in (case.events if events is None else events)
+            for e in events
         ],
         "reported_at": iso(case.reported_at),
         "acknowledged_at": iso(case.acknowledged_at),

@@ -30,7 +30,7 @@ from board.board_meetings.schemas import (
     MoveInput,
     ReorderInput,
 )
-from board.cases import case_file, record_requests
+from board.cases import record_requests
 from board.cases import services as cases
 from board.cases.schemas import BreakGlassInput, CaseInput, PracticeSharingInput, RestrictedInput
 from board.concordance import services as analytics
@@ -146,9 +146,9 @@ def token() -> Any:
 
 def _case_payload(case_id: int) -> dict[str, Any]:
     user = caller()
-    case = cases.case_for_viewer(user, case_id, with_names=False)
+    found = cases.file_for_viewer(user, case_id)
+    case = found.case
     role = Role(user.role)
-    found = case_file.load(case)
     visible_assignments = [
         a
         for a in found.assignments

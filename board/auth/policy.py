@@ -36,6 +36,7 @@ from board.auth.roles import Role, is_reviewer
 
 if TYPE_CHECKING:
     from board.auth.models import User
+    from board.cases.case_file import FileCase
     from board.cases.models import Case
 
 
@@ -130,7 +131,7 @@ def viewer_of(user: User) -> Viewer:
     return Viewer(user.id, role, user.institution_id, shares)
 
 
-def facts_of(case: Case, viewer: Viewer) -> CaseFacts:
+def facts_of(case: Case | FileCase, viewer: Viewer) -> CaseFacts:
     """The facts `case_access` needs to decide for this viewer: the case's own columns,
     and for a reviewer whether they hold an open or signed assignment on it (nobody
     else's decision reads the reviewers, so nobody else's request asks for them)."""
@@ -181,7 +182,7 @@ def has_break_glass(user: User, case_id: int, now: dt.datetime | None = None) ->
     )
 
 
-def access_to(user: User, case: Case) -> Access:
+def access_to(user: User, case: Case | FileCase) -> Access:
     viewer = viewer_of(user)
     glass = bool(case.restricted) and can_break_glass(viewer.role)
     return case_access(

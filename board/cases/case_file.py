@@ -31,6 +31,8 @@ from sqlalchemy import TextClause
 from board import json_read
 from board.auth.people import Named, Person
 from board.auth.roles import Specialty
+from board.cases.models import case_is_overdue
+from board.cases.rules import CaseStatus
 from board.db import utcnow
 from board.extensions import db
 from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Purpose
@@ -42,6 +44,52 @@ if TYPE_CHECKING:
 
 
 # --- The read model ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileCase:
+    """The case's own row, as the API reads it (load_by_id): every column of
+    board.cases.models.Case, with its status_enum and is_overdue()."""
+
+    id: int
+    referrer_id: int
+    institution_id: int
+    status: str
+    timepoint: str
+    question: str
+    requested_specialties: list[str]
+    patient_name: str
+    patient_birth_date: dt.date
+    patient_mrn: str
+    patient_sex: str
+    diagnosis: dict[str, Any]
+    stage: dict[str, Any]
+    plan: dict[str, Any]
+    insurance: dict[str, Any]
+    urgent: bool
+    restricted: bool
+    added_specialties: list[str]
+    removed_specialties: list[str]
+    auto_reassign: bool
+    routing_note: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    submitted_at: dt.datetime | None
+    due_at: dt.datetime | None
+    paused_at: dt.datetime | None
+    paused_seconds: int
+    reported_at: dt.datetime | None
+    acknowledged_at: dt.datetime | None
+    implementation: str | None
+    implementation_note: str | None
+    implementation_recorded_at: dt.datetime | None
+
+    @property
+    def status_enum(self) -> CaseStatus:
+        return CaseStatus(self.status)
+
+    def is_overdue(self, now: dt.datetime | None = None) -> bool:
+        return case_is_overdue(self.status, self.due_at, self.paused_at, now)
 
 
 @dataclass(frozen=True)
@@ -69,7 +117,7 @@ class FileEvent:
 @dataclass(frozen=True)
 class FileAssignment:
     id: int
-    case: Case
+    case: Case | FileCase
     reviewer: Person
     specialty: str
     purpose: str
@@ -201,7 +249,7 @@ class FileQuestion:
 
 @dataclass(frozen=True)
 class CaseFile:
-    case: Case
+    case: Case | FileCase
     records: tuple[FileRecord, ...]
     events: tuple[FileEvent, ...]
     assignments: tuple[FileAssignment, ...]
@@ -387,6 +435,32 @@ _PARTS = (
         ),
     ),
 )
+# The case's own row, for a reader that has not loaded it (load_by_id).
+_CASE_TIMES = (
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "due_at",
+    "paused_at",
+    "reported_at",
+    "acknowledged_at",
+    "implementation_recorded_at",
+)
+_CASE_JSON = (
+    "requested_specialties",
+    "diagnosis",
+    "stage",
+    "plan",
+    "insurance",
+    "added_specialties",
+    "removed_specialties",
+)
+_CASE_PART = json_read.Part(
+    "case_row",
+    "cases cr",
+    f"cr.id = {_CASE}",
+    tuple(F(name, f"cr.{name}", json=name in _CASE_JSON) for name in FileCase.__dataclass_fields__),
+)
 # What only the coordinator's page shows.
 _COORDINATOR_PARTS = (
     json_read.Part(
@@ -414,8 +488,9 @@ _COORDINATOR_PARTS = (
 
 
 @cache
-def _statement(dialect: str, coordinator: bool) -> TextClause:
-    return json_read.statement(dialect, _PARTS + (_COORDINATOR_PARTS if coordinator else ()))
+def _statement(dialect: str, coordinator: bool, with_case: bool = False) -> TextClause:
+    parts = ((_CASE_PART,) if with_case else ()) + _PARTS
+    return json_read.statement(dialect, parts + (_COORDINATOR_PARTS if coordinator else ()))
 
 
 _rows, _time, _at = json_read.rows, json_read.time, json_read.at
@@ -437,6 +512,38 @@ def load(case: Case, *, coordinator: bool = False) -> CaseFile:
     row = db.session.execute(
         _statement(db.session.get_bind().dialect.name, coordinator), {"case_id": case.id}
     ).one()
+    return _file(case, row, coordinator=coordinator)
+
+
+def load_by_id(case_id: int) -> CaseFile | None:
+    """The case's row and everything about it the API's JSON shows, in one statement,
+    without an ORM object (None: no such case). Authorise and audit before showing it
+    (board/cases/services.py file_for_viewer)."""
+    row = db.session.execute(
+        _statement(db.session.get_bind().dialect.name, False, True), {"case_id": case_id}
+    ).one()
+    found = _rows(row.case_row)
+    if not found:
+        return None
+    return _file(_case(found[0]), row, coordinator=False)
+
+
+def _case(raw: dict[str, Any]) -> FileCase:
+    values = dict(raw)
+    for name in _CASE_TIMES:
+        values[name] = _time(values[name])
+    for name in ("urgent", "restricted", "auto_reassign"):
+        values[name] = bool(values[name])  # SQLite's JSON says 0 and 1
+    values["patient_birth_date"] = dt.date.fromisoformat(values["patient_birth_date"])
+    for name in ("requested_specialties", "added_specialties", "removed_specialties"):
+        values[name] = values[name] or []
+    for name in ("diagnosis", "stage", "plan", "insurance"):
+        values[name] = values[name] or {}
+    values["paused_seconds"] = values["paused_seconds"] or 0
+    return FileCase(**values)
+
+
+def _file(case: Case | FileCase, row: Any, *, coordinator: bool) -> CaseFile:
     records = tuple(
         FileRecord(**{**r, "uploaded_at": _at(r["uploaded_at"])}) for r in _rows(row.records)
     )

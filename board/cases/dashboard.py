@@ -96,7 +96,7 @@ _PARTS = (
         # Through the partial index of running clocks (migration e9statuscounts01).
         "overdue",
         "(SELECT 1 FROM cases oc WHERE oc.paused_at IS NULL "
-        f"AND oc.status IN ({_RUNNING}) AND oc.due_at < :now LIMIT {COUNT_CAP}) o",
+        f"AND oc.status IN ({_RUNNING}) AND oc.due_at < :now LIMIT :cap) o",
         "TRUE",
         (F("n", "count(*)"),),
     ),
@@ -140,7 +140,7 @@ _PARTS = (
     ),
     json_read.Part(
         "follow_ups_waiting",
-        f"(SELECT 1 FROM follow_up_questions wq WHERE wq.answer IS NULL LIMIT {COUNT_CAP}) w",
+        "(SELECT 1 FROM follow_up_questions wq WHERE wq.answer IS NULL LIMIT :cap) w",
         "TRUE",
         (F("n", "count(*)"),),
     ),
@@ -158,9 +158,10 @@ def widgets(now: dt.datetime | None = None) -> Widgets:
     now = now or utcnow()
     bind = db.session.get_bind()
     # SQLite compares its naive UTC text; PostgreSQL its timestamptz.
-    values: dict[str, Any] = {"now": now, "since": now - MEETING_UNDER_WAY}
+    times = {"now": now, "since": now - MEETING_UNDER_WAY}
     if bind.dialect.name != "postgresql":
-        values = {k: v.astimezone(dt.UTC).replace(tzinfo=None) for k, v in values.items()}
+        times = {k: v.astimezone(dt.UTC).replace(tzinfo=None) for k, v in times.items()}
+    values: dict[str, Any] = {**times, "cap": COUNT_CAP}
     row = db.session.execute(_statement(bind.dialect.name), values).one()
     rows = json_read.rows
     return Widgets(

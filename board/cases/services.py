@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from board.audit import services as audit
 from board.auth import policy
 from board.auth.models import BreakGlassGrant, Institution, User
 from board.auth.roles import Role
+from board.cases import case_file
 from board.cases.models import Case, CaseEvent, Record, case_is_overdue
 from board.cases.rules import (
     RECORD_LABEL,
@@ -169,11 +170,11 @@ def audit_access(
     user: User,
     action: str,
     case_id: int,
-    case: Case | None,
+    case: CaseT | None,
     *,
     object_type: str = "case",
     object_id: int | None = None,
-) -> Case:
+) -> CaseT:
     """Writes the one audit row of a read: ok with the case, or denied (then NotFound,
     and the row names the object asked for, not a case the user may not know)."""
     if case is None:
@@ -203,14 +204,35 @@ def case_for_viewer(
     audit_action: str = "case_view",
     object_type: str = "case",
     object_id: int | None = None,
-    with_names: bool = True,
 ) -> Case:
     """The case if this user may see it (audited), else NotFound (audited as denied);
-    a restricted case without a break-glass grant: BreakGlassRequired (audited).
-    `with_names`: its referrer and institution come in the same statement (every case
-    page names them; the API's JSON does not)."""
-    names = [joinedload(Case.referrer), joinedload(Case.institution)] if with_names else []
-    case = db.session.get(Case, case_id, options=names)
+    a restricted case without a break-glass grant: BreakGlassRequired (audited). Its
+    referrer and institution come in the same statement: every case page names them."""
+    case = db.session.get(
+        Case, case_id, options=[joinedload(Case.referrer), joinedload(Case.institution)]
+    )
+    return _viewed(user, case_id, case, audit_action, object_type, object_id)
+
+
+def file_for_viewer(user: User, case_id: int) -> case_file.CaseFile:
+    """The case file (the case's row and all the API's JSON shows of it, one statement,
+    no ORM objects) if this user may see it; audited and refused as case_for_viewer."""
+    found = case_file.load_by_id(case_id)
+    row = cast(case_file.FileCase, found.case) if found is not None else None
+    _viewed(user, case_id, row, "case_view", "case", None)
+    assert found is not None  # _viewed raised otherwise
+    return found
+
+
+def _viewed(
+    user: User,
+    case_id: int,
+    case: CaseT | None,
+    audit_action: str,
+    object_type: str,
+    object_id: int | None,
+) -> CaseT:
+    """The one decision and audit row of a case read (case_for_viewer, file_for_viewer)."""
     access = policy.access_to(user, case) if case is not None else policy.Access.NONE
     if case is not None and access is policy.Access.BREAK_GLASS:
         # The coordinator knows the case exists (it is listed, masked): the row names it.
@@ -243,6 +265,10 @@ def record_draft_read(user: User, case: Case) -> None:
 # Case lists show a page at a time, newest first: a board keeps years of cases.
 CASE_PAGE_SIZE = 50
 MAX_CASE_PAGE_SIZE = 500
+
+
+# A case as read: the ORM row, or the case file's (board/cases/case_file.py FileCase).
+CaseT = TypeVar("CaseT", Case, case_file.FileCase)
 
 
 class HasKind(Protocol):
@@ -445,10 +471,15 @@ def record_for_download(user: User, record_id: int) -> tuple[Record, bytes]:
     return record, data
 
 
-def missing_for(case: Case, records: Iterable[HasKind] | None = None) -> list[dict[str, str]]:
+def missing_for(
+    case: Case | case_file.FileCase, records: Iterable[HasKind] | None = None
+) -> list[dict[str, str]]:
     """The records the case's timepoint requires that it lacks; `records`: the case's
     records when the caller has them already (the case file), else the case's own."""
-    present = [RecordKind(r.kind) for r in (case.records if records is None else records)]
+    if records is None:
+        assert isinstance(case, Case)  # the case file's row comes with its records
+        records = case.records
+    present = [RecordKind(r.kind) for r in records]
     return [
         {
             "kind": req.kind.value,

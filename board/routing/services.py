@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Select, Text, bindparam, cast, func, select
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +56,9 @@ from board.routing.policy import (
 from board.transactions import atomic
 from board.validation import FieldError, InvalidInput
 
+if TYPE_CHECKING:
+    from board.cases.case_file import FileCase
+
 
 def _specialties(values: Iterable[str] | None) -> tuple[Specialty, ...]:
     return tuple(Specialty(v) for v in values or ())
@@ -87,7 +90,7 @@ class AssignmentFacts(Protocol):
 
 
 def facts_from(
-    case: Case,
+    case: Case | FileCase,
     assignments: Iterable[AssignmentFacts],
     records: Iterable[HasKind],
     now: dt.datetime | None = None,

@@ -29,6 +29,7 @@ COPY board ./board
 COPY workers ./workers
 COPY migrations ./migrations
 COPY templates ./templates
+COPY gunicorn.conf.py ./
 
 # Never root: instance/ (create_app makes it; beat keeps its schedule there) and the
 # records volume (docker-compose.yml) are the only places the app writes.
@@ -39,4 +40,4 @@ RUN useradd --system --uid 10001 --home-dir /app board \
 USER board
 
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "board:create_app()"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "board:create_app()"]

@@ -21,7 +21,8 @@ board/audit/chain.py (one row of audit_chain per event, in event order, each wit
 previous row's hash), as the chainer would have linked them, so `flask audit verify`
 passes on the seeded database. The verdict summaries
 are then counted by board/concordance/summaries.py `rebuild()` (the seed goes around
-the review signing service that keeps them), and the database is ANALYZEd.
+the review signing service that keeps them), the case status counts folded
+(board/cases/status_counts.py `roll_up()`), and the database is ANALYZEd.
 
 Records: every record row has a storage key and a key id, as an upload through the
 record store writes. The store binds each file to its row (associated data: record id
@@ -1273,7 +1274,10 @@ def _password_hash(password: str) -> str:
 
 
 def _count_summaries(database_url: str) -> None:
-    """What the review signing service would have kept, for the reviews copied here."""
+    """What the review signing service would have kept, for the reviews copied here; and
+    the case status counts (the trigger appended one row per copied case) folded to one
+    row per status, as the workers' bookkeeping does."""
+    from board.cases import status_counts
     from board.concordance import summaries
     from board.extensions import db
 
@@ -1281,6 +1285,7 @@ def _count_summaries(database_url: str) -> None:
     with app.app_context():
         summaries.rebuild()
         db.session.commit()
+        status_counts.roll_up()
         db.session.remove()
         db.engine.dispose()
 

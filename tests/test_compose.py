@@ -109,7 +109,13 @@ def test_web_runs_gunicorn_on_the_app_factory_that_make_run_serves(
     launch_web = _launch_commands()["web"]
     assert command[0] == "gunicorn"
     assert command[-1] == "board:create_app()" == launch_web[-1]
-    port = _option(command, "--bind").rsplit(":", 1)[1]
+    # The production settings (bench/web.py measures the same file); its bind's port is
+    # the one published.
+    assert _option(command, "-c") == "gunicorn.conf.py"
+    settings: dict[str, Any] = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), settings)  # our own settings file
+    assert settings["worker_class"] == "sync" and settings["workers"] >= 2
+    port = settings["bind"].rsplit(":", 1)[1]
     assert f"{port}:{port}" in services["web"]["ports"]
     assert f"127.0.0.1:{port}/api/v1/health" in " ".join(services["web"]["healthcheck"]["test"])
 
@@ -205,6 +211,8 @@ def test_the_image_holds_everything_create_app_reads_beside_the_package(app: Fla
     # board/config.py finds templates/ and migrations/ beside the package.
     for folder in ("board", "workers", "migrations", "templates"):
         assert re.search(rf"^COPY {folder} \./{folder}$", dockerfile, re.MULTILINE), folder
+    assert re.search(r"^COPY gunicorn\.conf\.py \./$", dockerfile, re.MULTILINE)
+    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "board:create_app()"]' in dockerfile
     assert "USER board" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "instance" in ignored

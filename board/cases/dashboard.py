@@ -27,6 +27,8 @@ UNROUTABLE_SHOWN = 10
 # Counted up to here: a backlog beyond it reads "1000 or more" (the status tabs count
 # exactly), so a board that falls far behind does not make its dashboard slower.
 COUNT_CAP = 1000
+# A meeting's agenda counted up to here: a tumor board discusses tens of cases a meeting.
+AGENDA_CAP = 100
 MEETINGS_SHOWN = 5
 FOLLOW_UPS_SHOWN = 10
 # A meeting under way is still "upcoming" for the coordinator running it.
@@ -66,13 +68,17 @@ class Widgets:
     counts: dict[str, int]  # cases per status (statuses with none left out)
     overdue: int  # up to COUNT_CAP
     unroutable: list[Unroutable]  # the newest UNROUTABLE_SHOWN
-    meetings: list[Upcoming]  # the next MEETINGS_SHOWN scheduled
+    meetings: list[Upcoming]  # the next MEETINGS_SHOWN scheduled (agendas up to AGENDA_CAP)
     follow_ups: list[Waiting]  # the oldest FOLLOW_UPS_SHOWN waiting for an answer
     follow_ups_waiting: int  # how many wait in all, up to COUNT_CAP
 
     @property
     def count_cap(self) -> int:
         return COUNT_CAP
+
+    @property
+    def agenda_cap(self) -> int:
+        return AGENDA_CAP
 
     @property
     def total(self) -> int:
@@ -123,8 +129,12 @@ _PARTS = (
             F("id", "m.id"),
             F("starts_at", "m.starts_at"),
             F("place", "m.place"),
-            # count(*): an index-only scan of (meeting_id), no agenda row read.
-            F("on_agenda", "(SELECT count(*) FROM agenda_items ai WHERE ai.meeting_id = m.id)"),
+            # Up to AGENDA_CAP, through the (meeting_id) index alone.
+            F(
+                "on_agenda",
+                "(SELECT count(*) FROM (SELECT 1 FROM agenda_items ai "
+                "WHERE ai.meeting_id = m.id LIMIT :agenda_cap) aic)",
+            ),
         ),
         "m.starts_at, m.id",
         MEETINGS_SHOWN,
@@ -161,7 +171,7 @@ def widgets(now: dt.datetime | None = None) -> Widgets:
     times = {"now": now, "since": now - MEETING_UNDER_WAY}
     if bind.dialect.name != "postgresql":
         times = {k: v.astimezone(dt.UTC).replace(tzinfo=None) for k, v in times.items()}
-    values: dict[str, Any] = {**times, "cap": COUNT_CAP}
+    values: dict[str, Any] = {**times, "cap": COUNT_CAP, "agenda_cap": AGENDA_CAP}
     row = db.session.execute(_statement(bind.dialect.name), values).one()
     rows = json_read.rows
     return Widgets(

@@ -278,3 +278,18 @@ def test_the_dashboard_counts_agree_with_a_count_of_the_cases(
         assert dashboard_widgets.widgets().overdue == 0
         monkeypatch.undo()
     assert dashboard_widgets.widgets().overdue == 0
+
+
+def test_a_large_fold_of_the_status_counts_keeps_their_sums(board: str) -> None:
+    """Hundreds of +1/-1 rows (a busy few seconds) fold to one row per status, and the
+    table is vacuumed after (PostgreSQL) without changing what it sums to."""
+    rows = [{"status": "draft", "n": 1}, {"status": "draft", "n": -1}] * 150
+    rows += [{"status": "submitted", "n": 1}] * 3
+    db.session.execute(
+        text("INSERT INTO case_status_counts (status, n) VALUES (:status, :n)"), rows
+    )
+    db.session.commit()
+    assert status_counts.roll_up() == 303
+    db.session.remove()
+    assert dashboard_widgets.widgets().counts == {"submitted": 3}
+    assert db.session.scalar(text("SELECT count(*) FROM case_status_counts")) == 1

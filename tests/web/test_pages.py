@@ -641,8 +641,10 @@ def test_the_coordinator_sees_routing_reasons_and_reassigns_to_a_chosen_reviewer
     client = world.client("coordinator")
     page = client.get(f"/cases/{case_id}").text
     assert "least loaded of" in page  # the routing policy's reason, in words
-    assert f'action="/assignments/{assignment_id}/reassign"' in page
-    assert f'<option value="{world.ids["pathologist2"]}">Dr. Pia Second' in page
+    assert f'href="/cases/{case_id}/staffing#assignment-{assignment_id}">Reassign…' in page
+    staffing = client.get(f"/cases/{case_id}/staffing").text
+    assert f'action="/assignments/{assignment_id}/reassign"' in staffing
+    assert f'<option value="{world.ids["pathologist2"]}">Dr. Pia Second' in staffing
     response = client.post(
         f"/assignments/{assignment_id}/reassign",
         data={"reviewer_id": str(world.ids["pathologist2"]), "case_id": str(case_id)},
@@ -665,6 +667,10 @@ def test_the_coordinator_assigns_a_reviewer_by_hand_for_an_unroutable_specialty(
     client = world.client("coordinator")
     page = client.get(f"/cases/{case_id}").text
     gaps = page.split('id="unroutable"')[1].split("</div>")[0]
+    assert "Not covered yet: plastic surgery" in gaps
+    # Why, and whom to assign, on the case's reviewers page.
+    staffing = client.get(f"/cases/{case_id}/staffing").text
+    gaps = staffing.split('id="unroutable"')[1].split("</div>")[0]
     assert "Plastic surgery: no reviewer of this specialty on the roster" in gaps
     refused = client.post(f"/cases/{case_id}/assignments", data={"reviewer_id": "abc"})
     assert refused.status_code == 303

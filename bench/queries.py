@@ -73,6 +73,9 @@ def _app(url: str) -> Any:
             "CELERY": {"broker_url": "memory://"},
             "OUTBOX_PUBLISH_ON_COMMIT": False,
             "WTF_CSRF_ENABLED": False,
+            # The analytics read as computed (its five aggregates), not from the minute
+            # a web worker keeps it.
+            "ANALYTICS_CACHE_SECONDS": 0,
         }
     )
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from tests.support.api import HttpApi  # noqa: E402
-from tests.support.factories import PASSWORD, case_body  # noqa: E402
+from tests.support.factories import PASSWORD, TOTP_SECRET, case_body  # noqa: E402
 from tests.support.processes import BIN, Proc, mail_sink, service_env, start_web  # noqa: E402
 from tests.support.services import RECORDS_KEY  # noqa: E402
 
@@ -45,8 +45,13 @@ from board.auth.roles import Role
 from board.extensions import db
 with create_app().app_context():
     inst = auth.create_institution("Bench Oncology", [])
-    auth.create_user(email="bench@example.test", name="Dr. Bench", role=Role.REFERRER,
-                     institution=inst, password_hash=auth.hash_password({password!r}))
+    account = auth.create_user(email="bench@example.test", name="Dr. Bench",
+                               role=Role.REFERRER, institution=inst,
+                               password_hash=auth.hash_password({password!r}))
+    # Enrolled in the second factor, as tests/support/factories.py user() does: the API
+    # token asks for a code.
+    account.totp_secret = {secret!r}
+    account.totp_enrolled_at = account.created_at
     db.session.commit()
 """
 
@@ -121,7 +126,7 @@ def main() -> int:
         flask = [str(BIN / "flask"), "--app", "board"]
         subprocess.run([*flask, "db", "upgrade"], env=env, cwd=TREE, check=True)
         subprocess.run(
-            [str(BIN / "python"), "-c", ACCOUNT.format(password=PASSWORD)],
+            [str(BIN / "python"), "-c", ACCOUNT.format(password=PASSWORD, secret=TOTP_SECRET)],
             env=env,
             cwd=TREE,
             check=True,

@@ -91,7 +91,7 @@ QUEUE = "board"  # task_default_queue (board/config.py)
 class Sampler:
     """While the batch drains: the machine's CPU use (all cores) and what the bench
     database's active backends are waiting on (pg_stat_activity, every 50 ms): a lock
-    (the audit chain's advisory lock, a row lock), I/O (the WAL flush at commit), or
+    (an advisory lock, a row lock), I/O (the WAL flush at commit), or
     nothing (running on a CPU). This is what says where routing is serialised."""
 
     def __init__(self, worker_pids: list[int]) -> None:

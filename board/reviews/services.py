@@ -79,13 +79,15 @@ def _listed_statement() -> Select[Any]:
     parameter names the reviewer)."""
     mine = select(Assignment.id).where(Assignment.reviewer_id == bindparam("reviewer_id"))
     open_ids = mine.where(Assignment.status.in_([s.value for s in OPEN_ASSIGNMENT]))
-    closed_ids = (
+    latest_closed = (
         mine.where(Assignment.status.not_in([s.value for s in OPEN_ASSIGNMENT]))
         # The latest: newest first through the (reviewer_id, created_at) index.
         .order_by(Assignment.created_at.desc(), Assignment.id.desc())
         .limit(CLOSED_ASSIGNMENTS_SHOWN)
+        # A subquery of its own: SQLite refuses a LIMIT on a member of a UNION ALL.
+        .subquery()
     )
-    shown = union_all(open_ids, closed_ids).subquery()
+    shown = union_all(open_ids, select(latest_closed.c.id)).subquery()
     return (
         select(
             Assignment.id,

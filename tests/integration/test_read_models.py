@@ -10,13 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
-from flask import Flask
 from sqlalchemy import func, select, text
 
 from board.auth.roles import Role
@@ -32,36 +30,7 @@ from board.reviews.schemas import ReviewInput
 from board.routing.services import requirements_for, route_case
 from board.validation import parse
 from tests.support import factories as f
-from tests.support.services import RECORDS_KEY
-
-
-@contextmanager
-def sqlite_board(tmp_path: Path) -> Iterator[Flask]:
-    """The embedded mode's database: SQLite, migrated, with the records store in tmp."""
-    from celery import _state as celery_state
-    from flask_migrate import upgrade
-
-    from board import create_app
-
-    default = celery_state.default_app
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'board.sqlite'}",
-            "TESTING": True,
-            "RECORDS_DIR": str(tmp_path / "records"),
-            "RECORDS_KEY": RECORDS_KEY,
-            "OUTBOX_PUBLISH_ON_COMMIT": False,
-            "CELERY": {"broker_url": "memory://"},
-        }
-    )
-    try:
-        with app.app_context():
-            upgrade()
-            yield app
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        celery_state.set_default_app(default)
+from tests.support.embedded import sqlite_board
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -33,9 +33,13 @@ from board.auth.people import Named, Person
 from board.auth.roles import Specialty
 from board.cases.models import case_is_overdue
 from board.cases.rules import CaseStatus
-from board.db import utcnow
 from board.extensions import db
-from board.reviews.models import ACTIVE_ASSIGNMENT, OPEN_ASSIGNMENT, Purpose
+from board.reviews.models import (
+    ACTIVE_ASSIGNMENT,
+    OPEN_ASSIGNMENT,
+    Purpose,
+    assignment_is_overdue,
+)
 from board.reviews.rules import Disagreement, ReviewerVerdict, disagreements
 from board.routing.policy import Requirements, requirements
 
@@ -141,8 +145,7 @@ class FileAssignment:
         return self.status in OPEN_ASSIGNMENT
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        # As Assignment.is_overdue: not while the case's clock is paused for records.
-        return self.is_open and self.case.paused_at is None and (now or utcnow()) > self.due_at
+        return assignment_is_overdue(self.status, self.due_at, self.case.paused_at, now)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,14 @@ _OPEN_SQL = text("status IN ('offered', 'accepted')")
 _TIE_BREAK_SQL = text("status IN ('offered', 'accepted', 'completed') AND purpose = 'tie_break'")
 
 
+def assignment_is_overdue(
+    status: str, due_at: dt.datetime, case_paused_at: dt.datetime | None, now: dt.datetime | None
+) -> bool:
+    """Open and past its due date, but not while the case's clock is paused for records a
+    reviewer asked for (the model and the read models of the inbox and the case file)."""
+    return status in OPEN_ASSIGNMENT and case_paused_at is None and (now or utcnow()) > due_at
+
+
 class Assignment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "assignments"
     __table_args__ = (
@@ -106,8 +114,7 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
         return self.status in OPEN_ASSIGNMENT
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        # Not while the case's clock is paused for records a reviewer asked for.
-        return self.is_open and self.case.paused_at is None and (now or utcnow()) > self.due_at
+        return assignment_is_overdue(self.status, self.due_at, self.case.paused_at, now)
 
 
 class Dimension(enum.StrEnum):

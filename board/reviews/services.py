@@ -33,6 +33,7 @@ from board.reviews.models import (
     Review,
     ReviewVerdict,
     Verdict,
+    assignment_is_overdue,
 )
 from board.reviews.rules import DifferReason, reasons_from_alternative
 from board.reviews.schemas import ReviewInput, VerdictInput
@@ -70,8 +71,7 @@ class ListedAssignment(NamedTuple):
         return self.status in OPEN_ASSIGNMENT
 
     def is_overdue(self, now: dt.datetime | None = None) -> bool:
-        # As Assignment.is_overdue: not while the case's clock is paused for records.
-        return self.is_open and self.paused_at is None and (now or utcnow()) > self.due_at
+        return assignment_is_overdue(self.status, self.due_at, self.paused_at, now)
 
 
 def _listed_statement() -> Select[Any]:

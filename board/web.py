@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from flask import redirect, url_for
+from flask import redirect, request, url_for
 from flask_login import current_user
 from pydantic import BaseModel
 from werkzeug.datastructures import MultiDict
@@ -37,7 +37,7 @@ from board.reviews.alternatives import alternative_staging
 from board.reviews.models import Review, Severity, Verdict
 from board.reviews.rules import DifferReason, Retest
 from board.staging import EDITION
-from board.validation import FieldError
+from board.validation import MAX_ID, FieldError
 
 Page = str | tuple[str, int]
 
@@ -342,11 +342,18 @@ def require_role(*roles: Role) -> User:
     return user
 
 
+def id_arg(name: str) -> int | None:
+    """A list page's keyset argument (?before=<id>, ?after=<id>): the id, or None when it
+    is absent or not an id (the first page then)."""
+    value = request.args.get(name, "")
+    if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
 def back_to(case_id: int) -> Response:
     """Where a coordinator's staffing form returns: the case's reviewers page when it was
     posted from there (a hidden `back` field), else the case page."""
-    from flask import request
-
     if request.form.get("back") == "staffing":
         return see_other("cases.staffing", case_id=case_id)
     return see_other("cases.detail", case_id=case_id)

@@ -42,6 +42,7 @@ from board.web import (
     compact_rows,
     errors_by_field,
     form_data,
+    id_arg,
     me,
     require_role,
     see_other,
@@ -214,8 +215,7 @@ FOLLOW_UPS_PAGE = 50
 def follow_ups_waiting() -> str:
     """Every follow-up question still waiting for an answer, oldest first, 50 a page."""
     user = require_role(Role.COORDINATOR)
-    raw = request.args.get("after", "")
-    after = int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31 else None
+    after = id_arg("after")
     waiting = follow_ups.open_questions(user, limit=FOLLOW_UPS_PAGE, after=after)
     return render_template("board_meetings/follow_ups.html", waiting=waiting, after=after)
 

@@ -48,6 +48,7 @@ from board.web import (
     errors_by_field,
     flatten,
     form_data,
+    id_arg,
     me,
     record_choices,
     require_role,
@@ -74,16 +75,11 @@ def _template_helpers(state: BlueprintSetupState) -> None:
 @login_required
 def my_cases() -> str:
     user = require_role(Role.REFERRER)
-    page = cases.case_page(user, before=_before())
+    before = id_arg("before")
+    page = cases.case_page(user, before=before)
     return render_template(
-        "cases/my_cases.html", cases=page.cases, next_before=page.next_before, before=_before()
+        "cases/my_cases.html", cases=page.cases, next_before=page.next_before, before=before
     )
-
-
-def _before() -> int | None:
-    """The keyset of a case list's older page: ?before=<case id>."""
-    value = request.args.get("before", "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 # Blank medication rows the form offers beyond the filled ones (more with "Add a row").
@@ -558,12 +554,13 @@ def change_auto_reassign(case_id: int) -> Response:
 def dashboard() -> str:
     user = require_role(Role.COORDINATOR)
     status = request.args.get("status") or None
-    page = cases.case_page(user, status=status, before=_before())
+    before = id_arg("before")
+    page = cases.case_page(user, status=status, before=before)
     return render_template(
         "cases/dashboard.html",
         cases=page.cases,
         next_before=page.next_before,
-        before=_before(),
+        before=before,
         status=status,
         choices=CHOICES,
         # The counts, the newest unroutable cases, the next meetings and the oldest
